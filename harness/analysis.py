@@ -1,0 +1,201 @@
+"""Reading a sweep: optimal step, observed order and round-off slope per curve.
+
+Everything here works on the tidy table alone, so figures and summaries can
+be rebuilt from stored results without recomputing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .table import CELL
+
+
+@dataclass(frozen=True)
+class SlopeFit:
+    """A least-squares slope of log10(error) against log10(h).
+
+    Attributes
+    ----------
+    slope : float
+        Fitted slope (NaN when too few points).
+    h_min, h_max : float
+        Range of h the fit used.
+    n : int
+        Number of points in the fit.
+    intercept : float
+        log10(error) at h = 1 on the fitted line.
+    """
+
+    slope: float
+    h_min: float
+    h_max: float
+    n: int
+    intercept: float = float("nan")
+
+    @classmethod
+    def none(cls) -> "SlopeFit":
+        nan = float("nan")
+        return cls(nan, nan, nan, 0, nan)
+
+
+def _fit(lh: np.ndarray, le: np.ndarray) -> SlopeFit:
+    slope, intercept = np.polyfit(lh, le, 1)
+    return SlopeFit(float(slope), float(10 ** lh.min()), float(10 ** lh.max()), int(lh.size), float(intercept))
+
+
+def _valid(h: np.ndarray, err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h = np.asarray(h, dtype=float)
+    err = np.asarray(err, dtype=float)
+    keep = np.isfinite(err) & (err > 0) & np.isfinite(h) & (h > 0)
+    order = np.argsort(h[keep], kind="stable")
+    return h[keep][order], err[keep][order]
+
+
+def truncation_fit(h: np.ndarray, err: np.ndarray, *, tol: float = 0.25, min_points: int = 3) -> SlopeFit:
+    """Observed order: slope over the truncation regime, found from the data.
+
+    The regime is not hand-picked. Right of the observed optimum, local
+    slopes between neighbouring steps are computed; the longest run of
+    consecutive local slopes that stay within ``2 * tol`` of each other is the
+    truncation plateau (round-off noise near h* and the pre-asymptotic bend
+    at large h break such runs). The slope is a least-squares fit over the
+    points spanned by that run.
+
+    Parameters
+    ----------
+    h, err : array_like
+        Steps and absolute errors of one curve (any order; non-finite or zero
+        errors are ignored).
+    tol : float
+        Half-width of the band local slopes must stay in.
+    min_points : int
+        Fewest points a fit may use.
+
+    Returns
+    -------
+    SlopeFit
+
+    Examples
+    --------
+    >>> h = np.logspace(-6, -1, 11)
+    >>> round(truncation_fit(h, 3 * h**2).slope, 6)
+    2.0
+    """
+    h, err = _valid(h, err)
+    if h.size < min_points:
+        return SlopeFit.none()
+    lh, le = np.log10(h), np.log10(err)
+    start = int(np.argmin(le))
+    lh, le = lh[start:], le[start:]
+    if lh.size < min_points:
+        return SlopeFit.none()
+    local = np.diff(le) / np.diff(lh)
+    best = (0, -1)  # inclusive range of local-slope indices
+    for i in range(local.size):
+        lo = hi = local[i]
+        j = i
+        while j + 1 < local.size:
+            lo2, hi2 = min(lo, local[j + 1]), max(hi, local[j + 1])
+            if hi2 - lo2 > 2 * tol:
+                break
+            lo, hi, j = lo2, hi2, j + 1
+        if j - i > best[1] - best[0]:
+            best = (i, j)
+    i, j = best
+    if j < i or (j - i + 2) < min_points:
+        return SlopeFit.none()
+    return _fit(lh[i : j + 2], le[i : j + 2])
+
+
+def roundoff_fit(h: np.ndarray, err: np.ndarray, reference: float, *, min_points: int = 3) -> SlopeFit:
+    """Slope of the round-off regime, left of the optimum.
+
+    Uses steps at least a decade below the observed optimum, leaving out the
+    floor where the estimate has collapsed (relative error >= 1/2, e.g. when
+    ``f(x + h) == f(x)`` and the estimate is 0).
+    """
+    h, err = _valid(h, err)
+    if h.size < min_points:
+        return SlopeFit.none()
+    h_star = h[int(np.argmin(err))]
+    scale = abs(reference) if np.isfinite(reference) and reference != 0 else 1.0
+    keep = (h <= h_star / 10) & (err < 0.5 * scale)
+    if keep.sum() < min_points:
+        return SlopeFit.none()
+    return _fit(np.log10(h[keep]), np.log10(err[keep]))
+
+
+def optimum(h: np.ndarray, err: np.ndarray) -> tuple[float, float]:
+    """Observed optimal step and the error there (NaNs if no valid error)."""
+    h = np.asarray(h, dtype=float)
+    err = np.asarray(err, dtype=float)
+    ok = np.isfinite(err)
+    if not ok.any():
+        return float("nan"), float("nan")
+    k = np.flatnonzero(ok)[np.argmin(err[ok])]
+    return float(h[k]), float(err[k])
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per curve: observed h*, minimal error, observed order, round-off slope.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The tidy results table (see :data:`harness.table.COLUMNS`).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``CELL`` + point, scheme_kind, accuracy_order, h_star,
+        min_abs_error, min_rel_error, observed_order, order_h_min,
+        order_h_max, order_points, roundoff_slope, reference,
+        reference_digits, reference_status, n_ok, n_rows.
+    """
+    rows = []
+    for key, g in table.groupby(CELL, observed=True, sort=True):
+        ok = g[g["status"] == "ok"]
+        h, err = ok["h"].to_numpy(), ok["abs_error"].to_numpy()
+        h_star, e_star = optimum(h, err)
+        ref = float(g["reference"].iloc[0])
+        trunc = truncation_fit(h, err)
+        rnd = roundoff_fit(h, err, ref)
+        first = g.iloc[0]
+        rows.append(
+            dict(
+                zip(CELL, key),
+                point=first["point"],
+                scheme_kind=first["scheme_kind"],
+                accuracy_order=int(first["accuracy_order"]),
+                h_star=h_star,
+                min_abs_error=e_star,
+                min_rel_error=e_star / abs(ref) if np.isfinite(ref) and ref != 0 else float("nan"),
+                observed_order=trunc.slope,
+                order_h_min=trunc.h_min,
+                order_h_max=trunc.h_max,
+                order_points=trunc.n,
+                roundoff_slope=rnd.slope,
+                reference=ref,
+                reference_digits=float(first["reference_digits"]),
+                reference_status=first["reference_status"],
+                n_ok=int(len(ok)),
+                n_rows=int(len(g)),
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def gradient_error(table: pd.DataFrame) -> pd.DataFrame:
+    """Euclidean norm of the gradient error per (function, point, scheme, dtype, h).
+
+    This is the lecture's error measure for n-D functions: ``||g_h - g||_2``.
+    Rows with any unreliable component are NaN.
+    """
+    keys = ["function", "point_index", "derivative_order", "scheme", "dtype", "h"]
+    sq = table.assign(_sq=table["abs_error"] ** 2)
+    out = sq.groupby(keys, observed=True, sort=True)["_sq"].agg(lambda s: float(np.sqrt(s.sum(min_count=len(s)))))
+    return out.rename("error_norm").reset_index()

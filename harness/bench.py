@@ -1,0 +1,129 @@
+"""Benchmark of the evaluation engine: ``python -m harness.bench``.
+
+Prints, on this machine and in one run:
+
+* the engine: 161 h x 1000 points x {forward, central, central4} on
+  f(x) = exp(x) / sqrt(sin(x)**3 + cos(x)**3), x in [0.5, 1] (float64,
+  exact steps; references excluded);
+* the floor: one numpy evaluation of f on all distinct stencil points;
+* a plain Python loop over h and points doing the same estimates, the way
+  the seed documents do it (numpy functions on scalars), and the same loop
+  with the ``math`` module, the fastest a scalar loop gets;
+* the tidy-table build and the reference computation, for context.
+
+Figures are best-of-N wall times (``time.perf_counter``); the script asserts
+nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from typing import Callable
+
+import numpy as np
+
+from .expr import parse_expression
+from .schemes import make_scheme
+from .evaluate import evaluate_schemes
+
+EXPRESSION = "exp(x) / sqrt(sin(x)**3 + cos(x)**3)"
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    """Smallest wall time of ``repeat`` calls, in seconds."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def python_loop(f: Callable[[float], float], xs: np.ndarray, hs: np.ndarray) -> np.ndarray:
+    """Forward, central and 4th-order central estimates, one scalar at a time."""
+    out = np.empty((3, len(hs), len(xs)))
+    for i, h in enumerate(hs):
+        for j, x in enumerate(xs):
+            x = float(x)
+            out[0, i, j] = (f(x + h) - f(x)) / h
+            out[1, i, j] = (f(x + h) - f(x - h)) / (2 * h)
+            out[2, i, j] = (f(x - 2 * h) - 8 * f(x - h) + 8 * f(x + h) - f(x + 2 * h)) / (12 * h)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--points", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=161)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--loop-repeat", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    expr = parse_expression(EXPRESSION, name="bench")
+    xs = np.linspace(0.5, 1.0, args.points)
+    hs = np.logspace(-16, 0, args.steps)
+    points = xs[:, None]
+    schemes = [make_scheme(n) for n in ("forward", "central", "central4")]
+
+    def engine() -> object:
+        return evaluate_schemes(expr.numpy, points, hs, schemes)
+
+    # Every distinct stencil point: x itself and x + o h for o in {-2, -1, 1, 2}.
+    offsets = np.array([-2.0, -1.0, 1.0, 2.0])
+    distinct = np.concatenate([xs, (xs[None, None, :] + offsets[:, None, None] * hs[None, :, None]).ravel()])
+
+    def floor() -> object:
+        return expr.numpy(distinct)
+
+    def f_numpy(x: float) -> float:  # the seed documents' style
+        return np.exp(x) / np.sqrt(np.sin(x) ** 3 + np.cos(x) ** 3)
+
+    def f_math(x: float) -> float:
+        return math.exp(x) / math.sqrt(math.sin(x) ** 3 + math.cos(x) ** 3)
+
+    with np.errstate(all="ignore"):
+        t_engine = best_of(engine, args.repeat)
+        t_floor = best_of(floor, args.repeat)
+        t_loop = best_of(lambda: python_loop(f_numpy, xs, hs), args.loop_repeat)
+        t_loop_math = best_of(lambda: python_loop(f_math, xs, hs), args.loop_repeat)
+
+    # Agreement between engine and loop (same formulas, exact vs nominal step aside).
+    est = engine()
+    loop = python_loop(f_math, xs, hs)
+    mid = (hs > 1e-6) & (hs < 1e-2)
+    agree = max(
+        float(np.max(np.abs(e.estimate[mid, :, 0] - loop[k, mid]) / np.abs(loop[k, mid])))
+        for k, e in enumerate(est)
+    )
+
+    n_est = 3 * args.steps * args.points
+    print(f"sweep: {args.steps} h x {args.points} points x 3 schemes = {n_est:,} estimates, "
+          f"{distinct.size:,} distinct points, f = {EXPRESSION}")
+    print(f"engine (evaluate_schemes)      {t_engine * 1e3:9.2f} ms")
+    print(f"floor  (one f call, all points){t_floor * 1e3:9.2f} ms   engine/floor = {t_engine / t_floor:5.2f}x")
+    print(f"python loop, numpy scalars     {t_loop * 1e3:9.1f} ms   loop/engine  = {t_loop / t_engine:7.1f}x")
+    print(f"python loop, math module       {t_loop_math * 1e3:9.1f} ms   loop/engine  = {t_loop_math / t_engine:7.1f}x")
+    print(f"engine vs loop estimates, 1e-6 < h < 1e-2: max relative difference {agree:.1e}")
+
+    from .api import reference_arrays
+    from .config import FunctionSpec, ReferenceSettings
+    from .reference import ReferenceCache
+    from .table import finalize, scheme_rows
+
+    fn = FunctionSpec("bench", expr, points)
+    cache = ReferenceCache()
+    t0 = time.perf_counter()
+    ref = reference_arrays(fn, points, 1, ReferenceSettings(), cache)
+    t_ref = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    finalize([scheme_rows(experiment="bench", function="bench", expression=EXPRESSION, points=points,
+                          dtype="float64", step="exact", hs=hs, estimates=e, reference=ref) for e in est])
+    t_table = time.perf_counter() - t0
+    print(f"reference (mpmath, {args.points} points, once)  {t_ref:7.2f} s   ({t_ref / args.points * 1e3:.2f} ms each)")
+    print(f"tidy table build ({n_est:,} rows)     {t_table * 1e3:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

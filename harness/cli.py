@@ -1,0 +1,81 @@
+"""Command line: a thin Hydra layer over :func:`harness.api.run`.
+
+``harness [overrides]`` runs one sweep (``-m`` for a multirun);
+``harness report RUN_DIR...`` (or ``harness-report``) rebuilds figures and the
+summary of stored runs without recomputing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from .api import report, run
+from .errors import ConfigError
+from .store import atomic_path
+
+log = logging.getLogger("harness")
+
+
+def task(cfg: DictConfig) -> None:
+    """Hydra task: run the configured sweep into Hydra's output directory.
+
+    A bad config fails this job alone: the error (key, value, what is
+    allowed) is logged and written to ``error.txt`` in the job's directory,
+    then raised so Hydra reports the job as failed.
+    """
+    hc = HydraConfig.get()
+    out_dir = Path(hc.runtime.output_dir)
+    try:
+        run(cfg, out_dir=out_dir, overrides=list(hc.overrides.task))
+    except ConfigError as exc:
+        log.error("%s", exc)
+        with atomic_path(out_dir / "error.txt") as tmp:
+            tmp.write_text(f"{exc}\n")
+        raise
+
+
+@hydra.main(config_path="pkg://harness.conf", config_name="config", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> None:
+    task(cfg)
+
+
+def report_main(argv: Sequence[str] | None = None) -> int:
+    """``harness report RUN_DIR [RUN_DIR ...] [--formats svg png]``."""
+    parser = argparse.ArgumentParser(
+        prog="harness report",
+        description="Regenerate the summary and figures of stored runs from their results.parquet.",
+    )
+    parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories holding results.parquet")
+    parser.add_argument("--formats", nargs="+", choices=("svg", "png", "pdf"), help="figure formats")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    status = 0
+    for run_dir in args.run_dirs:
+        try:
+            paths = report(run_dir, formats=args.formats)
+        except FileNotFoundError as exc:
+            log.error("%s", exc)
+            status = 1
+            continue
+        log.info("%s: %d figure files", run_dir, len(paths))
+    return status
+
+
+def main() -> None:
+    """Entry point of the ``harness`` console script."""
+    if len(sys.argv) > 1 and sys.argv[1] == "report":
+        sys.exit(report_main(sys.argv[2:]))
+    _hydra_main()
+
+
+def report_entry() -> None:
+    """Entry point of the ``harness-report`` console script."""
+    sys.exit(report_main())

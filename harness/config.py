@@ -1,0 +1,305 @@
+"""Turn a (Hydra) config into a validated :class:`SweepSpec`.
+
+Everything a sweep needs is checked here, before any work starts: a bad value
+raises :class:`~harness.errors.ConfigError` naming the key, the value and what
+is allowed. The rest of the harness only ever sees a ``SweepSpec``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import ConfigError
+from .evaluate import STEP_MODES
+from .expr import Expression, ExpressionError, parse_expression
+from .schemes import Scheme, make_scheme
+
+#: Number types a sweep may use, by config name.
+DTYPES: dict[str, np.dtype] = {
+    "float16": np.dtype(np.float16),
+    "float32": np.dtype(np.float32),
+    "float64": np.dtype(np.float64),
+    "longdouble": np.dtype(np.longdouble),
+}
+GRID_KINDS = ("logspace", "list")
+FIGURE_FORMATS = ("svg", "png", "pdf")
+_TOP_KEYS = ("name", "description", "functions", "schemes", "grid", "dtypes", "step", "reference", "plot")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A test function and the points where it is differentiated.
+
+    Attributes
+    ----------
+    name : str
+    expression : Expression
+    points : ndarray, shape (n_points, dim), float64
+    """
+
+    name: str
+    expression: Expression
+    points: np.ndarray
+
+    @property
+    def dim(self) -> int:
+        return self.expression.dim
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """Precision of the mpmath reference and the agreement it must reach."""
+
+    dps: int = 50
+    min_digits: float = 20.0
+
+
+@dataclass(frozen=True)
+class PlotSettings:
+    """What figures a run writes."""
+
+    enabled: bool = True
+    formats: tuple[str, ...] = ("svg", "png")
+    max_figures: int = 60
+    dpi: int = 120
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep: functions x points x schemes x h x number types."""
+
+    name: str
+    functions: tuple[FunctionSpec, ...]
+    schemes: tuple[Scheme, ...]
+    hs: np.ndarray
+    dtypes: tuple[str, ...] = ("float64",)
+    step: str = "exact"
+    reference: ReferenceSettings = field(default_factory=ReferenceSettings)
+    plot: PlotSettings = field(default_factory=PlotSettings)
+    description: str = ""
+
+
+def _plain(cfg: Any) -> Any:
+    """OmegaConf containers to plain Python, resolving interpolations."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+    except ImportError:  # pragma: no cover - hydra-core is a dependency
+        return cfg
+    if isinstance(cfg, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return cfg
+
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(key, value, "a finite number")
+    return float(value)
+
+
+def _int(key: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        raise ConfigError(key, value, f"an integer >= {low}" + (f" and <= {high}" if high is not None else ""))
+    return value
+
+
+def parse_grid(grid: Any, key: str = "grid") -> np.ndarray:
+    """Step grid from config, sorted ascending.
+
+    ``{kind: logspace, start: -16, stop: 0, num: 9}`` is ``10**linspace(start,
+    stop, num)`` (decades, like ``numpy.logspace``); ``{kind: list, values:
+    [1e-3, 1e-2]}`` is an explicit list.
+
+    Examples
+    --------
+    >>> parse_grid({"kind": "logspace", "start": -16, "stop": 0, "num": 9})[[0, 4, -1]]
+    array([1.e-16, 1.e-08, 1.e+00])
+    """
+    if not isinstance(grid, Mapping):
+        raise ConfigError(key, grid, "a mapping {kind: logspace, start, stop, num} or {kind: list, values}")
+    kind = grid.get("kind", "logspace")
+    if kind not in GRID_KINDS:
+        raise ConfigError(f"{key}.kind", kind, GRID_KINDS)
+    allowed = {"logspace": {"kind", "start", "stop", "num"}, "list": {"kind", "values"}}[kind]
+    for k in grid:
+        if k not in allowed:
+            raise ConfigError(f"{key}.{k}", grid[k], f"keys {', '.join(sorted(allowed))} for kind {kind}")
+    if kind == "logspace":
+        start = _number(f"{key}.start", grid.get("start"))
+        stop = _number(f"{key}.stop", grid.get("stop"))
+        num = _int(f"{key}.num", grid.get("num"), 1, 1_000_000)
+        for k, v in (("start", start), ("stop", stop)):
+            if not -320 <= v <= 300:
+                raise ConfigError(f"{key}.{k}", v, "a decade exponent between -320 and 300")
+        hs = np.logspace(start, stop, num)
+    else:
+        values = grid.get("values")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{key}.values", values, "a non-empty list of positive numbers")
+        hs = np.array([_number(f"{key}.values[{i}]", v) for i, v in enumerate(values)])
+    if np.any(hs <= 0):
+        bad = float(hs[hs <= 0][0])
+        raise ConfigError(key, bad, "positive steps only")
+    return np.unique(hs)
+
+
+def parse_points(value: Any, dim: int, key: str) -> np.ndarray:
+    """Points of one function as a ``(n_points, dim)`` float64 array.
+
+    Accepts a scalar, a list of scalars (1-D), a list of lists (n-D) or
+    ``{linspace: [start, stop, num]}`` for many 1-D points.
+    """
+    if isinstance(value, Mapping):
+        if set(value) != {"linspace"} or not isinstance(value["linspace"], list) or len(value["linspace"]) != 3:
+            raise ConfigError(key, value, "a list of points or {linspace: [start, stop, num]}")
+        a, b, n = value["linspace"]
+        a, b = _number(f"{key}.linspace[0]", a), _number(f"{key}.linspace[1]", b)
+        n = _int(f"{key}.linspace[2]", n, 1, 10_000_000)
+        if dim != 1:
+            raise ConfigError(key, value, "explicit points for a function of more than one variable")
+        return np.linspace(a, b, n)[:, None]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(key, value, "a non-empty list of points")
+    rows = []
+    for i, p in enumerate(value):
+        coords = p if isinstance(p, list) else [p]
+        if len(coords) != dim:
+            raise ConfigError(
+                f"{key}[{i}]", p, f"a point with {dim} coordinate{'s' if dim > 1 else ''} (the expression's dimension)"
+            )
+        rows.append([_number(f"{key}[{i}]", c) for c in coords])
+    return np.array(rows, dtype=np.float64)
+
+
+def parse_function(name: str, spec: Any, key: str | None = None) -> FunctionSpec:
+    """One test function from ``{expression: ..., points: ..., dim: ...}``."""
+    key = key or f"functions.{name}"
+    if not isinstance(spec, Mapping):
+        raise ConfigError(key, spec, "a mapping with keys expression, points (and optional dim, description)")
+    for k in spec:
+        if k not in ("expression", "points", "dim", "description"):
+            raise ConfigError(f"{key}.{k}", spec[k], "keys expression, points, dim, description")
+    dim = spec.get("dim")
+    if dim is not None:
+        dim = _int(f"{key}.dim", dim, 1, 1000)
+    text = spec.get("expression")
+    try:
+        expression = parse_expression(text, name=name, dim=dim)
+    except ExpressionError as exc:
+        raise ConfigError(
+            f"{key}.expression", text, "an expression over x (or x0, x1, ...) with numbers, + - * / **, pi, e "
+            "and whitelisted functions", str(exc)
+        ) from None
+    if "points" not in spec:
+        raise ConfigError(f"{key}.points", None, "a non-empty list of points")
+    points = parse_points(spec["points"], expression.dim, f"{key}.points")
+    return FunctionSpec(name=name, expression=expression, points=points)
+
+
+def _named_mapping(cfg: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = cfg.get(key)
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigError(key, value, f"a non-empty mapping name -> {key[:-1]} definition")
+    return value
+
+
+def build_spec(cfg: Any) -> SweepSpec:
+    """Validate a config and build the sweep it describes.
+
+    Parameters
+    ----------
+    cfg : DictConfig or mapping
+        A composed Hydra config (or a plain dict with the same keys).
+
+    Returns
+    -------
+    SweepSpec
+
+    Raises
+    ------
+    ConfigError
+        For the first invalid key, naming key, value and what is allowed.
+    """
+    cfg = _plain(cfg)
+    if not isinstance(cfg, Mapping):
+        raise ConfigError("<root>", cfg, "a mapping")
+    experiment = cfg.get("experiment")
+    if experiment is not None:
+        # Hydra turns `+experiment=x` into a plain string key when the config
+        # group is not on the search path; refuse instead of running the default.
+        raise ConfigError(
+            "experiment", experiment, "an experiment config from the 'experiment' group (harness experiment=NAME)",
+            "the experiment group was not found on Hydra's search path, so the value was kept as a plain key",
+        )
+    for k in cfg:
+        if k not in _TOP_KEYS and k != "experiment":
+            raise ConfigError(str(k), cfg[k], f"top-level keys {', '.join(_TOP_KEYS)}")
+    name = cfg.get("name", "default")
+    if not isinstance(name, str) or not name:
+        raise ConfigError("name", name, "a non-empty string")
+
+    functions = tuple(parse_function(str(n), s) for n, s in _named_mapping(cfg, "functions").items())
+    schemes = tuple(make_scheme(str(n), s) for n, s in _named_mapping(cfg, "schemes").items() if s is not False)
+    hs = parse_grid(cfg.get("grid"))
+
+    dtypes = cfg.get("dtypes", ["float64"])
+    if isinstance(dtypes, str):
+        dtypes = [dtypes]
+    if not isinstance(dtypes, list) or not dtypes:
+        raise ConfigError("dtypes", dtypes, DTYPES)
+    for i, d in enumerate(dtypes):
+        if d not in DTYPES:
+            raise ConfigError(f"dtypes[{i}]", d, DTYPES)
+
+    step = cfg.get("step", "exact")
+    if step not in STEP_MODES:
+        raise ConfigError("step", step, STEP_MODES)
+
+    ref = cfg.get("reference") or {}
+    if not isinstance(ref, Mapping):
+        raise ConfigError("reference", ref, "a mapping with keys dps, min_digits")
+    for k in ref:
+        if k not in ("dps", "min_digits"):
+            raise ConfigError(f"reference.{k}", ref[k], "keys dps, min_digits")
+    dps = _int("reference.dps", ref.get("dps", 50), 20, 10_000)
+    min_digits = _number("reference.min_digits", ref.get("min_digits", 20))
+    if not 1 <= min_digits <= dps - 5:
+        raise ConfigError("reference.min_digits", min_digits, f"a number from 1 to dps - 5 = {dps - 5}")
+
+    plot = cfg.get("plot") or {}
+    if not isinstance(plot, Mapping):
+        raise ConfigError("plot", plot, "a mapping with keys enabled, formats, max_figures, dpi")
+    for k in plot:
+        if k not in ("enabled", "formats", "max_figures", "dpi"):
+            raise ConfigError(f"plot.{k}", plot[k], "keys enabled, formats, max_figures, dpi")
+    formats = plot.get("formats", ["svg", "png"])
+    if isinstance(formats, str):
+        formats = [formats]
+    for i, f in enumerate(formats):
+        if f not in FIGURE_FORMATS:
+            raise ConfigError(f"plot.formats[{i}]", f, FIGURE_FORMATS)
+    enabled = plot.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError("plot.enabled", enabled, "true or false")
+    plot_settings = PlotSettings(
+        enabled=enabled,
+        formats=tuple(formats),
+        max_figures=_int("plot.max_figures", plot.get("max_figures", 60), 0),
+        dpi=_int("plot.dpi", plot.get("dpi", 120), 30, 1200),
+    )
+    return SweepSpec(
+        name=name,
+        description=str(cfg.get("description", "")),
+        functions=functions,
+        schemes=schemes,
+        hs=hs,
+        dtypes=tuple(dtypes),
+        step=step,
+        reference=ReferenceSettings(dps=dps, min_digits=min_digits),
+        plot=plot_settings,
+    )

@@ -1,0 +1,33 @@
+"""Error types shared across the harness."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used.
+
+    The message always names the config key, the offending value and what is
+    allowed, so a user can fix the override without reading code.
+
+    Parameters
+    ----------
+    key : str
+        Dotted config key, e.g. ``"schemes.central.accuracy"``.
+    value : Any
+        The value found there.
+    allowed : str or iterable of str
+        What would have been accepted.
+    detail : str, optional
+        Extra explanation.
+    """
+
+    def __init__(self, key: str, value: Any, allowed: str | Iterable[str], detail: str = "") -> None:
+        if not isinstance(allowed, str):
+            allowed = "one of: " + ", ".join(str(a) for a in allowed)
+        self.key, self.value, self.allowed = key, value, allowed
+        text = f"config key '{key}' has invalid value {value!r}; allowed: {allowed}"
+        if detail:
+            text += f" ({detail})"
+        super().__init__(text)

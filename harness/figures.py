@@ -1,0 +1,227 @@
+"""Truncation/round-off figures drawn from the tidy table alone.
+
+One figure per (function, point, component): error against h on log-log
+axes, one line per (scheme, number type), the observed optimal h* marked and
+labelled, and slope guides for the truncation (h^p) and round-off (h^-m)
+regimes. Figures are built with the object-oriented API on an Agg canvas
+(no pyplot, no global backend switch) inside an ``rc_context``, so nothing
+leaks between jobs, and saved with fixed metadata so reruns are
+byte-identical.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .analysis import roundoff_fit, truncation_fit
+from .store import FIGURES_DIR, atomic_path
+
+log = logging.getLogger(__name__)
+
+#: rcParams every figure is drawn with; fixed so output does not depend on the user's matplotlibrc.
+RC = {
+    "svg.hashsalt": "numdiff-harness",
+    "svg.fonttype": "path",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 7.5,
+    "lines.linewidth": 1.4,
+    "path.simplify": False,
+}
+SAVE_METADATA = {
+    "svg": {"Date": None},
+    "pdf": {"CreationDate": None, "ModDate": None},
+    "png": {"Software": None},
+}
+# Colour-blind-safe palette (Okabe-Ito) and dash patterns per number type so
+# lines stay distinguishable in grey-scale print.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+MARKERS = ["o", "s", "^", "v", "D", "P", "X", "<"]
+DTYPE_STYLE = {"float64": "-", "float32": "--", "float16": ":", "longdouble": "-."}
+FIGURE_KEY = ["function", "point_index", "component"]
+
+
+def figure_name(function: str, point_index: int, component: int) -> str:
+    """File stem of a figure, safe on every file system."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(function))
+    return f"{safe}__p{int(point_index)}__d{int(component)}"
+
+
+def _fmt(h: float) -> str:
+    return f"{h:.0e}".replace("e-0", "e-").replace("e+0", "e+")
+
+
+def _subscript(comp: int, dim: int) -> str:
+    return "x" if dim == 1 else f"x_{{{comp}}}"
+
+
+def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120) -> Figure:
+    """Draw one error-vs-h figure from the rows of one (function, point, component).
+
+    Parameters
+    ----------
+    cell : DataFrame
+        Rows of the tidy table for a single function, point and component.
+    dpi : int
+        Resolution for raster output.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    first = cell.iloc[0]
+    curves = list(cell.groupby(["scheme", "dtype"], observed=True, sort=False))
+    rows = (len(curves) + 1) // 2
+    # Legend below the axes (two columns) so long labels never run off the canvas.
+    height = 4.3 + 0.17 * rows
+    fig = Figure(figsize=(8.0, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    inch = 1.0 / height  # one inch in figure coordinates (vertically)
+    bottom = (0.95 + 0.17 * rows) * inch
+    ax = fig.add_axes((0.10, bottom, 0.86, 1 - bottom - 0.42 * inch))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    m = int(first["derivative_order"])
+    dim = int(first["dim"])
+    var = _subscript(int(first["component"]), dim)
+    order = "" if m == 1 else f"^{{{m}}}"
+    ax.set_xlabel("step $h$", labelpad=2)
+    ax.set_ylabel(f"absolute error of $\\partial{order} f / \\partial {var}{order}$")
+    # The expression is shown as plain text: mathtext would misread '**' and '_'.
+    ax.set_title(f"f = {first['expression']}   at x = {first['point']}", loc="left")
+    ax.grid(True, which="major", color="0.9", linewidth=0.6)
+
+    ok_all = cell[(cell["status"] == "ok") & np.isfinite(cell["abs_error"]) & (cell["abs_error"] > 0)]
+    if not ok_all.empty:
+        lo_e, hi_e = np.log10(ok_all["abs_error"].min()), np.log10(ok_all["abs_error"].max())
+        ax.set_ylim(10 ** (lo_e - 1.0), 10 ** (hi_e + 1.6))  # room for the guides above the data
+    ax.set_xlim(cell["h"].min() / 2.5, cell["h"].max() * 2.5)
+    y_lo, y_hi = (np.log10(v) for v in ax.get_ylim())
+
+    schemes = list(dict.fromkeys(cell["scheme"].astype(str)))
+    truncation_guides: dict[int, tuple[float, float, float]] = {}
+    roundoff_guides: dict[int, tuple[float, float, float]] = {}
+    drawn = 0
+    for (scheme, dtype), g in curves:
+        g = g.sort_values("h")
+        ok = g[(g["status"] == "ok") & np.isfinite(g["abs_error"]) & (g["abs_error"] > 0)]
+        if ok.empty:
+            continue
+        i = schemes.index(str(scheme))
+        color, marker = PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]
+        h, err = ok["h"].to_numpy(), ok["abs_error"].to_numpy()
+        k = int(np.argmin(err))
+        p = int(g["accuracy_order"].iloc[0])
+        fit = truncation_fit(h, err)
+        obs = f", slope {fit.slope:.2f}" if np.isfinite(fit.slope) else ""
+        label = f"{scheme} [{dtype}]: p={p}{obs}, h*={_fmt(h[k])}"
+        ax.plot(h, err, DTYPE_STYLE.get(str(dtype), "-"), color=color, marker=marker, markersize=2.6,
+                markevery=max(1, len(h) // 12), label=label)
+        ax.plot([h[k]], [err[k]], marker="*", markersize=11, color=color, markeredgecolor="black",
+                markeredgewidth=0.6, linestyle="none", zorder=5)
+        # Label h* below its star, or above it when the star sits at the bottom of the axes.
+        low = (np.log10(err[k]) - y_lo) / (y_hi - y_lo) < 0.15
+        dy = (11 + 8 * (drawn % 3)) * (1 if low else -1)
+        ax.annotate(f"h*={_fmt(h[k])}", (h[k], err[k]), xytext=(0, dy), textcoords="offset points",
+                    ha="center", va="bottom" if low else "top", fontsize=6.5, color=color)
+        drawn += 1
+        if np.isfinite(fit.slope) and p not in truncation_guides:
+            truncation_guides[p] = (fit.h_min, fit.h_max, fit.intercept + fit.slope * np.log10(fit.h_max)
+                                    - p * np.log10(fit.h_max))
+        rnd = roundoff_fit(h, err, float(g["reference"].iloc[0]))
+        if np.isfinite(rnd.slope) and m not in roundoff_guides:
+            mid = np.log10(np.sqrt(rnd.h_min * rnd.h_max))
+            roundoff_guides[m] = (rnd.h_min, rnd.h_max, rnd.intercept + rnd.slope * mid + m * mid)
+
+    # Guides sit a factor 10 above the data they follow, labelled at their middle.
+    for p, (lo, hi, c) in sorted(truncation_guides.items()):
+        hh = np.array([lo, hi])
+        ax.plot(hh, 10 * 10 ** (c + p * np.log10(hh)), color="0.35", linestyle=(0, (4, 2)), linewidth=0.9)
+        hm = np.sqrt(lo * hi)
+        ax.annotate(f"$\\propto h^{{{p}}}$", (hm, 10 * 10 ** (c + p * np.log10(hm))), xytext=(-4, 4),
+                    textcoords="offset points", fontsize=7.5, color="0.25", ha="right", va="bottom")
+    for mm, (lo, hi, c) in sorted(roundoff_guides.items()):
+        hh = np.array([lo, hi])
+        ax.plot(hh, 10 * 10 ** (c - mm * np.log10(hh)), color="0.35", linestyle=(0, (1, 1.5)), linewidth=1.0)
+        hm = np.sqrt(lo * hi)
+        ax.annotate(f"$\\propto h^{{-{mm}}}$", (hm, 10 * 10 ** (c - mm * np.log10(hm))), xytext=(4, 4),
+                    textcoords="offset points", fontsize=7.5, color="0.25", ha="left", va="bottom")
+
+    if drawn == 0:
+        status = ", ".join(sorted(set(cell["reference_status"].astype(str)) - {"ok"})) or "no finite errors"
+        ax.text(0.5, 0.5, f"no reliable errors to plot\n(reference: {status})", transform=ax.transAxes,
+                ha="center", va="center", fontsize=9, color="0.3")
+        ax.set_ylim(1e-16, 1)
+    else:
+        fig.legend(*ax.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, bottom - 0.5 * inch),
+                   ncol=2, frameon=False, borderaxespad=0, columnspacing=1.5, handlelength=2.6)
+    # Regimes named under the axis ends, as in the lecture, away from the data.
+    y_text = bottom - 0.27 * inch
+    fig.text(0.10, y_text, "\u2190 round-off dominates", fontsize=7.5, color="0.4", va="top")
+    fig.text(0.96, y_text, "truncation dominates \u2192", fontsize=7.5, color="0.4", va="top", ha="right")
+    digits = float(first["reference_digits"])
+    fig.text(0.99, 0.01, f"reference: mpmath, {digits:.0f} digits agree ({first['reference_status']})",
+             fontsize=6.5, color="0.35", ha="right", va="bottom")
+    return fig
+
+
+def save_figure(fig: Figure, stem: Path, formats: Iterable[str]) -> list[Path]:
+    """Save a figure atomically in each format with deterministic metadata."""
+    paths = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, metadata=SAVE_METADATA.get(fmt))
+        paths.append(path)
+    return paths
+
+
+def write_figures(
+    table: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    formats: Sequence[str] = ("svg", "png"),
+    max_figures: int = 60,
+    dpi: int = 120,
+) -> list[Path]:
+    """Write every error-vs-h figure of a results table.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Tidy results (e.g. from :func:`harness.store.read_results`).
+    out_dir : path
+        Run directory; figures go to ``out_dir/figures``.
+    formats : sequence of {'svg', 'png', 'pdf'}
+    max_figures : int
+        At most this many (function, point, component) figures, in table
+        order; the rest are skipped with one log line.
+    dpi : int
+
+    Returns
+    -------
+    list of Path
+        Files written.
+    """
+    fig_dir = Path(out_dir) / FIGURES_DIR
+    groups = list(table.groupby(FIGURE_KEY, observed=True, sort=True))
+    if len(groups) > max_figures:
+        log.info("plotting %d of %d (function, point, component) figures (plot.max_figures=%d)",
+                 max_figures, len(groups), max_figures)
+        groups = groups[:max_figures]
+    written: list[Path] = []
+    with matplotlib.rc_context(RC):
+        for (function, point_index, component), cell in groups:
+            fig = draw_error_figure(cell, dpi=dpi)
+            written += save_figure(fig, fig_dir / figure_name(function, point_index, component), formats)
+    return written

@@ -1,0 +1,565 @@
+"""Checked high-precision reference derivatives.
+
+The harness measures the error of floating-point finite-difference estimates
+against a reference derivative computed with mpmath. A bare ``mpmath.diff`` is
+not a safe reference: it fails silently. Near a singularity it returns a complex
+number (``log`` near 0, ``sqrt`` at 0). At a kink a symmetric difference says 0
+(``abs`` at 0). Its ``relative=True`` option scales the step the wrong way: it
+uses ``h = 2**(-prec - addprec - mag(x))``, so the step *shrinks* as |x| grows,
+so ``log`` at 1e-30 comes out complex, and at ``x == 0`` it raises
+``OverflowError``.
+
+:func:`reference_derivative` therefore computes several independent estimates
+with its own exactly-placed finite-difference stencils (the same binomial
+differences ``mpmath.diff`` uses, but with per-coordinate steps scaled to the
+point and a working precision derived from the step). It reports how many
+digits the estimates share and an ``ok`` status only when they agree.
+
+Algorithm
+---------
+Let ``p`` be the binary precision of ``dps`` decimal digits, ``N`` the total
+order, ``n_i`` the order in coordinate ``i`` and ``L_i = 2**e_i`` with
+``2**(e_i-1) <= |x_i| < 2**e_i`` (``e_i = 0`` when ``x_i == 0``): the scale of
+each coordinate. Steps are based on ``l_i = min(L_i, 1)``: relative to the point
+when ``|x| < 1``, so ``log`` near 0 stays in its domain, and absolute when
+``|x| >= 1``, so ``sin`` at 1e300 is not stepped across periods. Steps are exact
+powers of two and stencil points are formed exactly, so the derivative is
+taken at the exact binary point.
+
+1. ``f`` at the point and at two probes ``x +- L/1024`` (along every active
+   coordinate) give ``F``, the size of ``f`` near the point. The probes only feed
+   this size: failures there are ignored.
+2. Central differences with ``h_i = l_i * 2**-(q + 10 + 5(N+2))`` at target
+   precisions ``q = p`` and ``q = p + 100`` (about dps+30; see
+   ``_EXTRA_BITS``). Right and left (``direction`` +1 / -1) forward
+   differences with the much smaller ``h_i = l_i * 2**-(2p + 10 + 10(N+1))``
+   (their error is first order in h). Each runs at working precision
+   ``W = 2q + sum_i n_i (log2(l_i / h_i) + |e_i|) + guard``. The differencing
+   loses about ``sum n_i log2(1 / h_i)`` bits, so rounding noise is at most
+   about ``S * 2**-2q`` (S below), far below the ``2**-p`` target.
+3. Any evaluation that raises -> ``'error'``. Any complex value (an ``mpc``
+   with a nonzero imaginary part, however small; an ``mpc`` whose imaginary
+   part is exactly 0 counts as real) -> ``'complex'``. Any inf/nan ->
+   ``'nonfinite'``. A non-finite point coordinate -> ``'undefined'``.
+4. Digits (the agreement rule): with ``b`` the high-precision central estimate,
+   ``S = F / prod_i max(L_i, 1)**n_i`` (the size the derivative of a function
+   of size ``F`` would have on the point's length scale) and
+   ``T = S * 2**-p`` (anything smaller is indistinguishable from zero at the
+   working precision), each of central@p, right and left is compared with ``b``
+   as ``-log10(|a - b| / max(|b|, T))``. The result is capped at ``dps`` and
+   floored at 0. Identical values give ``inf``. ``digits`` is the minimum over
+   the three pairs. So a non-zero derivative is judged by relative agreement,
+   while an exactly zero derivative (``cos'(0)``, ``(x**2)'(0)``) is judged
+   absolutely against ``T`` and comes out ``ok`` with high digits.
+5. ``digits >= min_digits`` -> ``'ok'``; else ``'disagree'``, with the
+   estimates in the message. ``value`` is ``b`` rounded to ``p`` bits. ``hi``
+   is ``value`` rounded to the nearest float64 (subnormals included) and
+   ``lo = float64(value - hi)``. A value outside the float64 range ->
+   ``'nonfinite'``. A value below ``T`` is reported as exactly 0: the
+   derivative is zero at the working precision. For example,
+   ``((x-1)**3)'(1)`` is 0, not the step's tiny truncation residue.
+
+``value``/``hi``/``lo`` are set only when the status is ``'ok'``. Otherwise
+they are ``None``/nan/nan, and ``message`` says why. A derivative smaller than
+``T`` is known only in the absolute sense ``|f'| <~ T`` and is reported as 0.
+That is far below any float64 estimate's round-off on that scale. Relative
+errors against such a reference are meaningless (and NaN against 0).
+
+Precision is always changed through ``mpmath.workprec`` and the global
+``mpmath.mp.prec`` is restored on exit, even if ``f_mp`` changes it or raises.
+Like mpmath itself, this is not thread-safe: use processes.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+import mpmath
+import numpy as np
+
+__all__ = ["REFERENCE_STATUSES", "Reference", "ReferenceCache", "reference_derivative"]
+
+REFERENCE_STATUSES = ("ok", "complex", "nonfinite", "disagree", "undefined", "error")
+
+MAX_ORDER = 6
+"""Largest total derivative order accepted."""
+
+_GUARD = 10
+"""Extra bits of step beyond the target precision (mpmath's ``addprec``)."""
+
+_EXTRA_BITS = 100
+"""Extra target precision of the second central estimate.
+
+Each estimate's error is about ``2**-2q`` relative (rounding noise; truncation
+is smaller still), so an estimate at ``p + 100`` bits is ~2**-200 more
+accurate than the one at ``p`` and the difference of the two measures the
+latter's error alone. Its step is also 2**100 times smaller, which exposes a
+step-dependent (singular) result. Going to 2x or 4x the precision would cost
+far more (working precision grows like ``(N + 2) q``) and check nothing more.
+"""
+
+_PROBE_BITS = 10
+"""Scale probes sit at ``x +- L * 2**-10``: inside the point's binade, so they
+never cross zero, yet far enough to see the size of ``f`` when ``f(x) == 0``."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A checked reference derivative.
+
+    Attributes
+    ----------
+    value : mpmath.mpf or None
+        The reference at the working precision (``dps`` digits). None unless
+        ``status == 'ok'``.
+    hi : float
+        ``value`` rounded to the nearest float64 (nan if there is no value).
+    lo : float
+        ``float64(value - hi)``, the double-double tail. The error of a float64
+        estimate ``est`` is then ``(est - hi) - lo`` (exact whenever ``est`` is
+        within a factor 2 of ``hi``). nan if there is no value.
+    digits : float
+        Agreeing significant decimal digits among the independent estimates
+        (capped at ``dps``; ``inf`` if all agree exactly; 0 if they do not agree
+        at all or could not be computed).
+    status : str
+        ``'ok'`` only if reliable; otherwise one of :data:`REFERENCE_STATUSES`.
+    message : str
+        Why the reference is not ok ('' when ok).
+
+    Examples
+    --------
+    >>> import mpmath
+    >>> r = reference_derivative(mpmath.exp, [0.0], [1])
+    >>> r.reliable, r.hi, r.lo, r.message
+    (True, 1.0, 0.0, '')
+    """
+
+    value: mpmath.mpf | None
+    hi: float
+    lo: float
+    digits: float
+    status: str
+    message: str
+
+    @property
+    def reliable(self) -> bool:
+        """True when ``status == 'ok'``."""
+        return self.status == "ok"
+
+
+# --------------------------------------------------------------------------- #
+# Inputs                                                                      #
+# --------------------------------------------------------------------------- #
+
+def _ratio(v: Any) -> tuple[int, int] | None:
+    """Exact ``(numerator, denominator)`` of a binary float, None if not finite."""
+    if isinstance(v, mpmath.mpf):
+        if not mpmath.isfinite(v):
+            return None
+        man, exp = v.man_exp
+        if man is None or man == 0:
+            return (0, 1)
+        return (int(man) << exp, 1) if exp >= 0 else (int(man), 1 << -exp)
+    if isinstance(v, (np.floating, np.integer)):
+        if isinstance(v, np.floating) and not np.isfinite(v):
+            return None
+        return v.as_integer_ratio() if isinstance(v, np.floating) else (int(v), 1)
+    if isinstance(v, (float, int)):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v.as_integer_ratio()
+    raise TypeError(f"point coordinate {v!r} ({type(v).__name__}) is not a real binary floating-point number")
+
+
+def _exact_mpf(num: int, den: int) -> mpmath.mpf:
+    """The mpf equal to num/den exactly (den must be a power of two)."""
+    if den & (den - 1):
+        raise ValueError(f"{num}/{den} is not a binary floating-point value")
+    with mpmath.workprec(max(num.bit_length(), 1) + 8):
+        return mpmath.ldexp(mpmath.mpf(num), -(den.bit_length() - 1))
+
+
+def _point_key(v: Any) -> str:
+    """Exact text of one coordinate: ``float.hex`` when float64 holds it exactly."""
+    r = _ratio(v)
+    if r is None:
+        return float(v).hex()
+    try:
+        f = r[0] / r[1]  # correctly rounded int division
+    except OverflowError:
+        f = math.inf
+    if math.isfinite(f) and f.as_integer_ratio() == r:
+        return f.hex()
+    return f"{r[0]}/{r[1]}"
+
+
+def _validate_orders(point: Sequence[Any], orders: Sequence[int]) -> tuple[int, ...]:
+    try:
+        ords = tuple(operator.index(o) for o in orders)
+    except TypeError as exc:
+        raise ValueError(f"orders must be non-negative integers, got {orders!r}") from exc
+    if len(ords) != len(point) or not ords:
+        raise ValueError(f"orders {ords} must have one entry per coordinate of the point ({len(point)})")
+    if any(o < 0 for o in ords):
+        raise ValueError(f"orders {ords} must be non-negative")
+    if not 1 <= sum(ords) <= MAX_ORDER:
+        raise ValueError(f"total order of {ords} must be between 1 and {MAX_ORDER}")
+    return ords
+
+
+# --------------------------------------------------------------------------- #
+# Evaluation                                                                  #
+# --------------------------------------------------------------------------- #
+
+class _Failed(Exception):
+    """An evaluation of f that cannot give a real finite reference."""
+
+    def __init__(self, status: str, text: str):
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+def _fmt(v: Any) -> str:
+    return mpmath.nstr(v, 8)
+
+
+def _coords_text(coords: Sequence[mpmath.mpf]) -> str:
+    return "(" + ", ".join(_fmt(c) for c in coords) + ")"
+
+
+def _call(f: Callable[..., Any], coords: list[mpmath.mpf]) -> mpmath.mpf:
+    """f(*coords) as a real finite mpf, or raise _Failed."""
+    try:
+        y = f(*coords)
+    except Exception as exc:  # noqa: BLE001 - any failure of user code becomes a status
+        raise _Failed("error", f"f{_coords_text(coords)} raised {type(exc).__name__}: {exc}") from None
+    if isinstance(y, mpmath.mpc):
+        if y.imag != 0:
+            raise _Failed("complex", f"f{_coords_text(coords)} = {_fmt(y)} is complex")
+        y = y.real
+    elif isinstance(y, (bool, np.bool_)) or not isinstance(y, (mpmath.mpf, int, float, np.floating, np.integer)):
+        if isinstance(y, (complex, np.complexfloating)):
+            if y.imag != 0:
+                raise _Failed("complex", f"f{_coords_text(coords)} = {y} is complex")
+            y = y.real
+        else:
+            raise _Failed("error", f"f{_coords_text(coords)} returned {type(y).__name__}, not a number")
+    if not isinstance(y, mpmath.mpf):
+        y = mpmath.mpf(int(y)) if isinstance(y, (int, np.integer)) else mpmath.mpf(float(y))
+    if not mpmath.isfinite(y):
+        raise _Failed("nonfinite", f"f{_coords_text(coords)} = {_fmt(y)}")
+    return y
+
+
+@dataclass
+class _Problem:
+    f: Callable[..., Any]
+    xs: list[mpmath.mpf]
+    orders: tuple[int, ...]
+    active: tuple[int, ...]
+    mags: tuple[int, ...]        # e_i per active coordinate: L_i = 2**e_i, steps l_i = 2**min(e_i, 0)
+    fmax: mpmath.mpf             # largest |f| seen so far (F)
+
+    def work_prec(self, target: int, step_bits: int) -> int:
+        """Working precision for a stencil with h_i = l_i * 2**-step_bits."""
+        loss = sum(self.orders[i] * (step_bits + abs(e)) for i, e in zip(self.active, self.mags))
+        return 2 * target + loss + 20 + sum(self.orders)
+
+    def stencil(self, step_bits: int, work: int, direction: int) -> mpmath.mpf:
+        """Central (direction 0) or one-sided (+1/-1) difference, exact nodes."""
+        hexp = [min(e, 0) - step_bits for e in self.mags]
+        with mpmath.workprec(work):
+            total = mpmath.mpf(0)
+            ranges = [range(self.orders[i] + 1) for i in self.active]
+            for ks in product(*ranges):
+                coords = list(self.xs)
+                weight = 1
+                for i, k, he in zip(self.active, ks, hexp):
+                    n = self.orders[i]
+                    off = (2 * k - n) if direction == 0 else direction * k
+                    if off:
+                        coords[i] = mpmath.fadd(self.xs[i], mpmath.ldexp(mpmath.mpf(off), he), exact=True)
+                    weight *= (-1) ** (n - k) * math.comb(n, k)
+                y = _call(self.f, coords)
+                self.fmax = max(self.fmax, abs(y))
+                total += weight * y
+            # divide by prod (2 h_i)^n_i (central) or prod (d h_i)^n_i (one-sided): powers of two
+            shift = sum(self.orders[i] * (he + (1 if direction == 0 else 0)) for i, he in zip(self.active, hexp))
+            result = mpmath.ldexp(total, -shift)
+            if direction < 0 and sum(self.orders) % 2:
+                result = -result
+            return result
+
+    def probe_size(self, work: int) -> None:
+        """Update fmax with |f| at x +- L * 2**-_PROBE_BITS (failures ignored)."""
+        with mpmath.workprec(work):
+            for d in (1, -1):
+                coords = list(self.xs)
+                for i, e in zip(self.active, self.mags):
+                    coords[i] = mpmath.fadd(self.xs[i], mpmath.ldexp(mpmath.mpf(d), e - _PROBE_BITS), exact=True)
+                try:
+                    y = self.f(*coords)
+                    a = abs(y)
+                    if mpmath.isfinite(a):
+                        self.fmax = max(self.fmax, mpmath.mpf(a))
+                except Exception:  # noqa: BLE001 - probes only estimate a size
+                    pass
+
+
+def _to_float64(v: mpmath.mpf) -> float:
+    """Round an mpf to the nearest float64 (ties to even), subnormals included."""
+    if v == 0:
+        return 0.0
+    if mpmath.mag(v) <= -1021:  # below 2**-1021: round on the fixed 2**-1074 grid
+        with mpmath.workprec(64):
+            m = mpmath.nint(mpmath.ldexp(v, 1074))
+        return math.ldexp(int(m), -1074)
+    return mpmath.libmp.to_float(v._mpf_, rnd=mpmath.libmp.round_nearest)
+
+
+def _agreement(a: mpmath.mpf, b: mpmath.mpf, zero_scale: mpmath.mpf, cap: float) -> float:
+    if a == b:
+        return math.inf
+    with mpmath.workprec(64):
+        denom = max(abs(b), zero_scale)
+        if denom == 0:
+            return 0.0
+        d = -float(mpmath.log10(abs(a - b) / denom))
+    return min(max(d, 0.0), cap)
+
+
+def _unreliable(status: str, message: str, digits: float = 0.0) -> Reference:
+    return Reference(value=None, hi=math.nan, lo=math.nan, digits=digits, status=status, message=message)
+
+
+# --------------------------------------------------------------------------- #
+# Public API                                                                  #
+# --------------------------------------------------------------------------- #
+
+def reference_derivative(
+    f_mp: Callable[..., Any],
+    point: Sequence[float],
+    orders: Sequence[int],
+    *,
+    dps: int = 50,
+    min_digits: float = 20.0,
+) -> Reference:
+    """Partial derivative of ``f_mp`` at an exact binary point, with a self-check.
+
+    Parameters
+    ----------
+    f_mp : callable
+        ``f_mp(*coords)`` takes ``len(point)`` mpmath numbers and returns an
+        ``mpf`` (an ``mpc`` with zero imaginary part, an int or a float are
+        accepted too). It may raise: the failure becomes a status, never an
+        exception out of this function.
+    point : sequence of float
+        Python floats, ints or numpy floating scalars (float16/32/64,
+        longdouble). The derivative is taken at their exact binary values.
+    orders : sequence of int
+        Multi-index, one non-negative order per coordinate, total order 1..6:
+        ``(1,)`` is f', ``(0, 1, 0)`` is d/dx1, ``(1, 1)`` a mixed second partial.
+    dps : int, keyword-only
+        Working precision in decimal digits (``value`` is stored at it).
+    min_digits : float, keyword-only
+        Digits the independent estimates must share for status ``'ok'``
+        (``0 <= min_digits <= dps``).
+
+    Returns
+    -------
+    Reference
+        ``status == 'ok'`` with ``value``/``hi``/``lo`` set, or an unreliable
+        reference whose ``message`` says why. See the module docstring for the
+        estimates and the digit rule.
+
+    Raises
+    ------
+    ValueError
+        For programming errors only: ``orders`` of the wrong length, negative,
+        or of total order outside 1..6; ``dps < 1``; ``min_digits`` outside
+        ``[0, dps]``; a point coordinate that is not a binary float.
+
+    Examples
+    --------
+    >>> import mpmath
+    >>> r = reference_derivative(mpmath.log, [1e20], [1])
+    >>> r.status, r.hi, r.digits >= 30
+    ('ok', 1e-20, True)
+    >>> reference_derivative(lambda x, y: x**2 * y**3, [1.5, -0.5], [1, 1]).hi
+    2.25
+    >>> r = reference_derivative(abs, [0.0], [1])
+    >>> r.status, r.hi
+    ('disagree', nan)
+    >>> print(r.message)  # doctest: +ELLIPSIS
+    left -1.0, right 1.0: one-sided derivatives differ (kink?); ...
+    >>> reference_derivative(mpmath.sqrt, [0.0], [1]).status
+    'complex'
+    >>> reference_derivative(lambda x: 1 / x, [0.0], [1]).status
+    'error'
+    """
+    ords = _validate_orders(point, orders)
+    dps = operator.index(dps)
+    if dps < 1:
+        raise ValueError(f"dps must be >= 1, got {dps}")
+    min_digits = float(min_digits)
+    if not 0 <= min_digits <= dps:
+        raise ValueError(f"min_digits must be in [0, dps={dps}], got {min_digits}")
+    ratios = [_ratio(v) for v in point]
+    if any(r is None for r in ratios):
+        return _unreliable("undefined", f"point {tuple(float(v) for v in point)} is not finite")
+    xs = [_exact_mpf(*r) for r in ratios]
+    saved = mpmath.mp.prec
+    try:
+        return _reference(f_mp, xs, ords, dps, min_digits)
+    finally:
+        mpmath.mp.prec = saved  # in case f_mp changed the global precision
+
+
+def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, ...],
+               dps: int, min_digits: float) -> Reference:
+    with mpmath.workdps(dps):
+        p = mpmath.mp.prec
+    n_total = sum(orders)
+    active = tuple(i for i, n in enumerate(orders) if n)
+    mags = tuple(int(mpmath.mag(xs[i])) if xs[i] != 0 else 0 for i in active)
+    prob = _Problem(f=f, xs=xs, orders=orders, active=active, mags=mags, fmax=mpmath.mpf(0))
+
+    central_bits = _GUARD + 5 * (n_total + 2)        # central: error O(h^2)
+    side_bits = 2 * p + _GUARD + 10 * (n_total + 1)  # one-sided: error O(h), so a much smaller step
+    work_c = prob.work_prec(p, p + central_bits)
+
+    # f at the point decides the status outright if it fails.
+    try:
+        with mpmath.workprec(work_c):
+            prob.fmax = abs(_call(f, list(xs)))
+    except _Failed as fail:
+        return _unreliable(fail.status, f"at the point: {fail.text}")
+    prob.probe_size(work_c)
+
+    q_hi = p + _EXTRA_BITS
+    dps_hi = int(q_hi / math.log2(10))
+    plans = [
+        (f"central@{dps}", p + central_bits, work_c, 0),
+        (f"central@{dps_hi}", q_hi + central_bits, prob.work_prec(q_hi, q_hi + central_bits), 0),
+        ("right", side_bits, prob.work_prec(p, side_bits), 1),
+        ("left", side_bits, prob.work_prec(p, side_bits), -1),
+    ]
+    results: dict[str, mpmath.mpf] = {}
+    failures: list[tuple[str, _Failed]] = []
+    for name, step_bits, work, direction in plans:
+        try:
+            results[name] = prob.stencil(step_bits, work, direction)
+        except _Failed as fail:
+            failures.append((name, fail))
+    if failures:
+        for status in ("error", "complex", "nonfinite"):
+            if any(fl.status == status for _, fl in failures):
+                break
+        parts = [f"{name}: {fl.text}" for name, fl in failures]
+        parts += [f"{name} {_fmt(v)}" for name, v in results.items()]
+        return _unreliable(status, "; ".join(parts))
+
+    c0, chi, right, left = (results[name] for name, *_ in plans)
+    with mpmath.workprec(64):
+        scale = prob.fmax
+        for i, e in zip(active, mags):
+            scale = mpmath.ldexp(scale, -orders[i] * max(e, 0))
+        zero_scale = mpmath.ldexp(scale, -p)   # T = S * 2**-p
+    cap = float(dps)
+    pair_digits = {
+        f"central@{dps}": _agreement(c0, chi, zero_scale, cap),
+        "right": _agreement(right, chi, zero_scale, cap),
+        "left": _agreement(left, chi, zero_scale, cap),
+    }
+    digits = min(pair_digits.values())
+    if digits < min_digits:
+        lr = _agreement(left, right, zero_scale, cap)
+        estimates = ", ".join(f"{name} {_fmt(v)}" for name, v in results.items())
+        if lr < min_digits and pair_digits[f"central@{dps}"] >= min_digits:
+            why = f"left {_fmt(left)}, right {_fmt(right)}: one-sided derivatives differ (kink?)"
+        elif pair_digits[f"central@{dps}"] < min_digits:
+            why = "central estimates depend on precision and step (singular or ill-conditioned near the point?)"
+        else:
+            why = "one-sided estimates disagree with the central ones"
+        return _unreliable(
+            "disagree",
+            f"{why}; estimates agree to {digits:.1f} digits < min_digits {min_digits:g} ({estimates})",
+            digits,
+        )
+
+    with mpmath.workprec(p):
+        # below T the derivative is zero at the working precision: say so exactly,
+        # rather than report a truncation residue such as 1e-177 for ((x-1)**3)'(1)
+        value = mpmath.mpf(0) if abs(chi) < zero_scale else +chi
+    hi = _to_float64(value)
+    if not math.isfinite(hi):
+        return _unreliable("nonfinite", f"reference {_fmt(value)} overflows float64", digits)
+    lo = _to_float64(mpmath.fsub(value, hi, exact=True))
+    return Reference(value=value, hi=hi, lo=lo, digits=digits, status="ok", message="")
+
+
+class ReferenceCache:
+    """In-memory memo of references for one run.
+
+    The key is ``(key_text, exact point, orders, dps, min_digits)``. The point
+    enters exactly (``float.hex`` per coordinate, or an exact ratio for
+    long-double values that float64 cannot hold), so ``0.1`` and
+    ``np.float32(0.1)`` are different keys, while ``np.float32(0.5)`` and
+    ``0.5`` share one. ``key_text`` must identify the function (e.g. its
+    expression text): ``f_mp`` itself is not part of the key.
+
+    Attributes
+    ----------
+    hits, misses : int
+        Lookups answered from the memo / computed.
+
+    Examples
+    --------
+    >>> import mpmath
+    >>> cache = ReferenceCache()
+    >>> a = cache.get("exp(x)", mpmath.exp, [0.5], [1])
+    >>> b = cache.get("exp(x)", mpmath.exp, [0.5], [1])
+    >>> a is b, cache.hits, cache.misses, len(cache)
+    (True, 1, 1, 1)
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple, Reference] = {}
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(key_text: str, point: Sequence[float], orders: Sequence[int], *,
+            dps: int = 50, min_digits: float = 20.0) -> tuple:
+        """The memo key of one reference."""
+        return (key_text, tuple(_point_key(v) for v in point), tuple(operator.index(o) for o in orders),
+                operator.index(dps), float(min_digits))
+
+    def get(self, key_text: str, f_mp: Callable[..., Any], point: Sequence[float], orders: Sequence[int], *,
+            dps: int = 50, min_digits: float = 20.0) -> Reference:
+        """The reference for this key, computed by :func:`reference_derivative` once."""
+        k = self.key(key_text, point, orders, dps=dps, min_digits=min_digits)
+        ref = self._memo.get(k)
+        if ref is not None:
+            self.hits += 1
+            return ref
+        self.misses += 1
+        ref = reference_derivative(f_mp, point, orders, dps=dps, min_digits=min_digits)
+        self._memo[k] = ref
+        return ref
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+    def clear(self) -> None:
+        """Forget all references and reset the counters."""
+        self._memo.clear()
+        self.hits = 0
+        self.misses = 0

@@ -1,0 +1,173 @@
+"""The tidy results table: one row per estimate.
+
+Column meanings are documented in the README ("Results schema") and in
+:data:`COLUMNS`. Errors are computed against the double-double reference
+``hi + lo`` (longdouble estimates in longdouble), so the stored ``abs_error``
+is not limited by the rounding of ``reference`` to float64.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .evaluate import SchemeEstimates
+
+#: Column -> meaning, in table order.
+COLUMNS: dict[str, str] = {
+    "experiment": "experiment (config `name`) that produced the row",
+    "function": "test function name",
+    "expression": "its expression text",
+    "dim": "number of variables",
+    "point_index": "index of the point in the function's point list",
+    "point": "the point actually evaluated (after rounding to dtype), as exact float reprs",
+    "component": "coordinate differentiated (0-based); 0 for 1-D functions",
+    "derivative_order": "derivative order m",
+    "scheme": "scheme name",
+    "scheme_kind": "stencil or complex_step",
+    "accuracy_order": "accuracy order p of the scheme (derived from its stencil)",
+    "dtype": "number type the estimate was computed in",
+    "step": "how h was applied: exact ((x+h)-x) or nominal",
+    "h": "nominal step from the grid",
+    "h_used": "step actually used, in dtype, as float64",
+    "estimate": "the finite-difference estimate (as float64)",
+    "reference": "mpmath reference derivative rounded to float64 (NaN when unreliable and not real)",
+    "abs_error": "|estimate - reference| (NaN when the reference is unreliable)",
+    "rel_error": "abs_error / |reference| (NaN when the reference is 0 or unreliable)",
+    "reference_digits": "decimal digits on which the independent reference estimates agree",
+    "reference_status": "ok, or why the reference is unreliable (complex, nonfinite, disagree, undefined, error)",
+    "n_evals": "function evaluations one estimate costs",
+    "status": "ok | unreliable_reference | step_underflow | nonfinite",
+}
+
+ROW_STATUSES = ("ok", "unreliable_reference", "step_underflow", "nonfinite")
+CATEGORICAL = ("experiment", "function", "expression", "point", "scheme", "scheme_kind", "dtype", "step",
+               "reference_status", "status")
+#: Columns that identify one curve (error against h).
+CELL = ["function", "point_index", "component", "derivative_order", "scheme", "dtype"]
+
+
+def point_labels(points: np.ndarray) -> list[str]:
+    """Exact, readable label of each point: ``'0.7'`` or ``'(1.0, 1.0, 1.0)'``."""
+    labels = []
+    for row in points:
+        vals = [repr(float(v)) for v in row]
+        labels.append(vals[0] if len(vals) == 1 else "(" + ", ".join(vals) + ")")
+    return labels
+
+
+def absolute_error(estimate: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """``|estimate - (hi + lo)|`` without losing the tail ``lo``.
+
+    For float16/32/64 estimates ``estimate - hi`` is computed in float64 and
+    is exact whenever the estimate is within a factor 2 of the reference, so
+    subtracting ``lo`` afterwards keeps the reference's extra precision.
+    Longdouble estimates are compared in longdouble.
+    """
+    if estimate.dtype == np.longdouble and np.finfo(np.longdouble).eps < np.finfo(np.float64).eps:
+        ref = hi.astype(np.longdouble) + lo.astype(np.longdouble)
+        return np.abs(estimate - ref).astype(np.float64)
+    return np.abs((estimate.astype(np.float64) - hi) - lo)
+
+
+def scheme_rows(
+    *,
+    experiment: str,
+    function: str,
+    expression: str,
+    points: np.ndarray,
+    dtype: str,
+    step: str,
+    hs: np.ndarray,
+    estimates: SchemeEstimates,
+    reference: Mapping[str, np.ndarray],
+) -> pd.DataFrame:
+    """Rows of one scheme on one function and number type.
+
+    Parameters
+    ----------
+    points : ndarray, shape (n_points, dim)
+        Points in the working number type.
+    hs : ndarray, shape (n_h,)
+        Nominal steps.
+    estimates : SchemeEstimates
+        Arrays of shape (n_h, n_points, dim).
+    reference : mapping
+        Arrays of shape (n_points, dim) under keys ``hi``, ``lo``, ``digits``,
+        ``status`` (strings).
+
+    Returns
+    -------
+    DataFrame
+        Rows ordered by point, component, h.
+    """
+    n_h, n_points, dim = estimates.estimate.shape
+    order = (1, 2, 0)  # (H, N, D) -> (N, D, H) so h varies fastest
+    est = np.transpose(estimates.estimate, order).reshape(-1)
+    h_used = np.transpose(estimates.h_used, order).reshape(-1)
+
+    def per_cell(a: np.ndarray) -> np.ndarray:
+        return np.repeat(np.asarray(a).reshape(-1), n_h)
+
+    hi, lo = per_cell(reference["hi"]), per_cell(reference["lo"])
+    ref_status = per_cell(reference["status"])
+    with np.errstate(all="ignore"):
+        abs_error = absolute_error(est, hi, lo)
+        rel_error = np.where(hi != 0, abs_error / np.abs(hi), np.nan)
+    unreliable = ref_status != "ok"
+    abs_error[unreliable] = np.nan
+    rel_error[unreliable] = np.nan
+
+    status = np.full(est.shape, "ok", dtype=object)
+    status[~np.isfinite(est)] = "nonfinite"
+    status[h_used == 0] = "step_underflow"
+    status[unreliable] = "unreliable_reference"
+
+    scheme = estimates.scheme
+    labels = np.array(point_labels(points.astype(np.float64)), dtype=object)
+    n_rows = est.size
+    frame = pd.DataFrame(
+        {
+            "experiment": experiment,
+            "function": function,
+            "expression": expression,
+            "dim": np.full(n_rows, dim, dtype=np.int64),
+            "point_index": np.repeat(np.arange(n_points), dim * n_h),
+            "point": np.repeat(labels, dim * n_h),
+            "component": np.tile(np.repeat(np.arange(dim), n_h), n_points),
+            "derivative_order": np.full(n_rows, scheme.derivative, dtype=np.int64),
+            "scheme": scheme.name,
+            "scheme_kind": scheme.kind,
+            "accuracy_order": np.full(n_rows, scheme.accuracy, dtype=np.int64),
+            "dtype": dtype,
+            "step": step,
+            "h": np.tile(np.asarray(hs, dtype=np.float64), n_points * dim),
+            "h_used": h_used.astype(np.float64),
+            "estimate": est.astype(np.float64),
+            "reference": hi,
+            "abs_error": abs_error,
+            "rel_error": rel_error,
+            "reference_digits": per_cell(reference["digits"]).astype(np.float64),
+            "reference_status": ref_status,
+            "n_evals": np.full(n_rows, scheme.n_evals, dtype=np.int64),
+            "status": status,
+        }
+    )
+    return frame
+
+
+def finalize(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate row blocks and give string columns a categorical type."""
+    if not frames:
+        return empty_table()
+    table = pd.concat(frames, ignore_index=True)
+    for col in CATEGORICAL:
+        table[col] = table[col].astype("category")
+    return table[list(COLUMNS)]
+
+
+def empty_table() -> pd.DataFrame:
+    """A table with the schema's columns and no rows."""
+    return pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
