@@ -38,13 +38,31 @@ class SchemeEstimates:
     scheme : Scheme
     estimate : ndarray, shape (n_h, n_points, dim)
         Estimate of the derivative along each coordinate, in the working type.
+        Adaptive schemes (step selectors, adaptive library baselines) have
+        ``n_h == 1``: one estimate per point at the step they chose.
     h_used : ndarray, shape (n_h, n_points, dim)
-        Step actually used for each estimate.
+        Step actually used for each estimate (NaN if a library does not say).
+    n_evals : ndarray of int, shape (n_h, n_points, dim), optional
+        Function evaluations each estimate cost, when it varies per estimate
+        (counted by wrapping f); ``None`` means ``scheme.n_evals`` everywhere.
+    error_estimate : ndarray, shape (n_h, n_points, dim), optional
+        The method's own error estimate, if it makes one.
+    h_nominal : ndarray, shape (n_h,), optional
+        Nominal h of each row; defaults to the sweep's grid. Adaptive schemes
+        set it to NaN (they have no grid step).
     """
 
     scheme: Scheme
     estimate: np.ndarray
     h_used: np.ndarray
+    n_evals: np.ndarray | None = None
+    error_estimate: np.ndarray | None = None
+    h_nominal: np.ndarray | None = None
+
+    @property
+    def adaptive(self) -> bool:
+        """True when the scheme chose its own step (one row per point)."""
+        return self.h_nominal is not None and bool(np.all(np.isnan(self.h_nominal)))
 
 
 class FloatingPointCounter:

@@ -1,0 +1,144 @@
+"""Real (small) sweeps end to end: every experiment, the CLI, multirun, report regeneration."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import harness
+from harness.store import read_meta
+from harness.table import COLUMNS
+
+EXPERIMENTS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
+ENV = {**os.environ, "HYDRA_FULL_ERROR": "0", "MPLBACKEND": "Agg"}
+
+
+def check_run_dir(run_dir: Path, *, figures: bool = True) -> pd.DataFrame:
+    table = pd.read_parquet(run_dir / "results.parquet")
+    assert list(table.columns) == list(COLUMNS)
+    assert len(table) > 0
+    assert table["h"].dtype == np.float64 and table["estimate"].dtype == np.float64
+    assert table["n_evals"].dtype == np.int64 and table["component"].dtype == np.int64
+    assert set(table["status"].astype(str)) <= {"ok", "unreliable_reference", "step_underflow", "nonfinite"}
+    meta = json.loads((run_dir / "meta.json").read_text())
+    for key in ("config", "overrides", "versions", "platform", "started", "finished", "git_commit", "rows"):
+        assert key in meta
+    assert meta["rows"] == len(table)
+    assert meta["versions"]["numpy"] == np.__version__
+    assert not (run_dir / "parts").exists()
+    summary = pd.read_csv(run_dir / "summary.csv")
+    assert len(summary) == table.groupby(["function", "point_index", "component", "scheme", "dtype"],
+                                         observed=True).ngroups
+    if figures:
+        svgs = sorted((run_dir / "figures").glob("*.svg"))
+        pngs = sorted((run_dir / "figures").glob("*.png"))
+        n_cells = min(table.groupby(["function", "point_index", "component"], observed=True).ngroups,
+                      meta["plot"]["max_figures"])
+        assert len(svgs) == len(pngs) == n_cells
+        assert all(p.stat().st_size > 5000 for p in pngs)
+    return table
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_end_to_end(compose_cfg, tmp_path, name):
+    cfg = compose_cfg(f"experiment={name}")
+    table = harness.run(cfg, out_dir=tmp_path, overrides=[f"experiment={name}"])
+    check_run_dir(tmp_path)
+    assert (table["experiment"] == name).all()
+    # Figures rebuilt from the stored table alone are byte-identical.
+    before = {p.name: p.read_bytes() for p in (tmp_path / "figures").glob("*.svg")}
+    for p in (tmp_path / "figures").iterdir():
+        p.unlink()
+    harness.report(tmp_path)
+    after = {p.name: p.read_bytes() for p in (tmp_path / "figures").glob("*.svg")}
+    assert before == after
+
+
+def test_references_experiment_marks_every_reference_unreliable(compose_cfg):
+    table = harness.run(compose_cfg("experiment=references", "plot=none"))
+    by_fn = table.groupby("function", observed=True)
+    for fn, rows in by_fn:
+        assert (rows["status"] == "unreliable_reference").all(), fn
+        assert rows["abs_error"].isna().all() and rows["reference"].isna().all()
+    status = by_fn["reference_status"].first().astype(str).to_dict()
+    assert status == {"abs_at_zero": "disagree", "log_at_minus_one": "complex", "log_at_zero": "nonfinite",
+                      "sqrt_at_zero": "complex"}
+
+
+def test_nonfinite_estimates_are_rows_not_crashes(run_sweep):
+    # log at 1e-3 with h up to 1: x - h < 0 gives NaN samples for backward/central.
+    table = run_sweep({"log": {"expression": "log(x)", "points": [1e-3]}}, ["backward", "central", "forward"],
+                      {"kind": "logspace", "start": -8, "stop": 0, "num": 9})
+    bad = table[table["status"] == "nonfinite"]
+    assert set(bad["scheme"].astype(str)) == {"backward", "central"}
+    # x - h <= 0 from h = 1e-3 on: log gives -inf or NaN there, and only there.
+    assert (bad["h"] >= 1e-3).all() and not np.isfinite(bad["estimate"]).any()
+    assert len(bad) == 8
+    assert (table[table["scheme"] == "forward"]["status"] == "ok").all()
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=ENV, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_run_writes_results_from_any_directory(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("experiment=lecture", f"hydra.run.dir={out}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    table = check_run_dir(out)
+    assert (out / ".hydra" / "config.yaml").is_file()
+    assert read_meta(out)["overrides"] == ["experiment=lecture", f"hydra.run.dir={out}"] or \
+        "experiment=lecture" in read_meta(out)["overrides"]
+    assert set(table["function"].astype(str)) == {"cubic", "cubic_sum"}
+
+
+def test_cli_print_config_runs_nothing(tmp_path):
+    proc = run_cli("--cfg", "job", "experiment=tutorial", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "x0**2 + sin(x1)" in proc.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_cli_unknown_experiment_fails(tmp_path):
+    proc = run_cli("experiment=nope", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "nope" in proc.stderr and "lecture" in proc.stderr  # names the value and the options
+
+
+def test_cli_bad_value_names_key_before_work(tmp_path):
+    proc = run_cli("grid.num=0", f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "config key 'grid.num' has invalid value 0" in proc.stderr
+    assert not (tmp_path / "r" / "results.parquet").exists()
+
+
+def test_multirun_bad_job_fails_alone(tmp_path):
+    sweep_dir = tmp_path / "multi"
+    proc = run_cli("-m", "experiment=lecture", "plot=none", "grid.num=9,0,5", f"hydra.sweep.dir={sweep_dir}",
+                   cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "config key 'grid.num' has invalid value 0" in proc.stderr + proc.stdout
+    ok0 = pd.read_parquet(sweep_dir / "0" / "results.parquet")
+    ok2 = pd.read_parquet(sweep_dir / "2" / "results.parquet")
+    assert ok0["h"].nunique() == 9 and ok2["h"].nunique() == 5
+    assert not (sweep_dir / "1" / "results.parquet").exists()
+    assert "grid.num" in (sweep_dir / "1" / "error.txt").read_text()
+
+
+def test_report_cli_regenerates(tmp_path, compose_cfg):
+    harness.run(compose_cfg("experiment=lecture", "plot.formats=[svg]"), out_dir=tmp_path)
+    for p in (tmp_path / "figures").iterdir():
+        p.unlink()
+    proc = subprocess.run([sys.executable, "-m", "harness", "report", str(tmp_path), "--formats", "pdf", "svg"],
+                          env=ENV, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "figures").glob("*.pdf"))) == len(list((tmp_path / "figures").glob("*.svg"))) > 0
+    missing = subprocess.run([sys.executable, "-m", "harness", "report", str(tmp_path / "nothing")], env=ENV,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "no results.parquet" in missing.stderr
