@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> None:
         return np.exp(x) / np.sqrt(np.sin(x) ** 3 + np.cos(x) ** 3)
 
     def f_math(x: float) -> float:
-        return math.exp(x) / math.sqrt(math.sin(x) ** 3 + math.cos(x) ** 3)
+        try:
+            return math.exp(x) / math.sqrt(math.sin(x) ** 3 + math.cos(x) ** 3)
+        except (ValueError, ZeroDivisionError, OverflowError):  # outside the domain at large h
+            return math.nan
 
     with np.errstate(all="ignore"):
         t_engine = best_of(engine, args.repeat)

@@ -102,14 +102,18 @@ def step_used(points: np.ndarray, hs: np.ndarray, step: str = "exact") -> np.nda
     ----------
     points : ndarray, shape (n_points, dim)
         Evaluation points in the working type.
-    hs : ndarray, shape (n_h,)
-        Nominal steps.
+    hs : ndarray, shape (n_h,) or (n_h, n_points, dim)
+        Nominal steps, common to all points or per point and coordinate
+        (step selectors choose h per point).
     step : {'exact', 'nominal'}
         ``'exact'`` returns ``(x + h) - x`` in the working type.
     """
-    hs_w = hs.astype(points.dtype)[:, None, None]
+    hs = np.asarray(hs)
+    hs_w = hs.astype(points.dtype)
+    if hs_w.ndim == 1:
+        hs_w = hs_w[:, None, None]
     if step == "nominal":
-        return np.broadcast_to(hs_w, (len(hs),) + points.shape).copy()
+        return np.broadcast_to(hs_w, (hs_w.shape[0],) + points.shape).copy()
     x = points[None, :, :]
     return (x + hs_w) - x
 
@@ -184,8 +188,9 @@ def evaluate_schemes(
         input dtype and accepts complex input for the complex step.
     points : ndarray, shape (n_points, dim)
         Points, already in the working number type.
-    hs : ndarray, shape (n_h,)
-        Nominal steps (any float type; cast to the working type).
+    hs : ndarray, shape (n_h,) or (n_h, n_points, dim)
+        Nominal steps (any float type; cast to the working type), shared by
+        all points or given per point and coordinate.
     schemes : iterable of Scheme
     step : {'exact', 'nominal'}
         How h is applied; see the module docstring.
@@ -243,7 +248,8 @@ def _complex_step(fn: Callable[..., np.ndarray], points: np.ndarray, hs: np.ndar
     """``Im f(x + i h e_j) / h`` for every h, point and coordinate j."""
     ctype = complex_dtype(points.dtype)
     shape = (n_h,) + points.shape
-    h = np.broadcast_to(hs.astype(points.dtype)[:, None, None], shape).copy()
+    hs_w = hs.astype(points.dtype)
+    h = np.broadcast_to(hs_w[:, None, None] if hs_w.ndim == 1 else hs_w, shape).copy()
     if ctype is None:
         raise ValueError(f"no complex type matches {points.dtype}: complex step is unavailable")
     shift = (1j * h).astype(ctype)

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from .evaluate import SchemeEstimates
 
@@ -120,29 +121,36 @@ def scheme_rows(
     abs_error[unreliable] = np.nan
     rel_error[unreliable] = np.nan
 
-    status = np.full(est.shape, "ok", dtype=object)
-    status[~np.isfinite(est)] = "nonfinite"
-    status[h_used == 0] = "step_underflow"
-    status[unreliable] = "unreliable_reference"
+    # Status codes index ROW_STATUSES; later rules win.
+    status = np.zeros(est.shape, dtype=np.int8)
+    status[~np.isfinite(est)] = ROW_STATUSES.index("nonfinite")
+    status[h_used == 0] = ROW_STATUSES.index("step_underflow")
+    status[unreliable] = ROW_STATUSES.index("unreliable_reference")
 
     scheme = estimates.scheme
-    labels = np.array(point_labels(points.astype(np.float64)), dtype=object)
     n_rows = est.size
+    # String columns are built as categoricals from integer codes: building
+    # millions of Python strings would cost far more than the sweep itself.
+    def constant(value: str) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[value])
+
+    ref_categories, ref_codes = np.unique(ref_status.astype(str), return_inverse=True)
+    point_codes = np.repeat(np.arange(n_points), dim * n_h)
     frame = pd.DataFrame(
         {
-            "experiment": experiment,
-            "function": function,
-            "expression": expression,
+            "experiment": constant(experiment),
+            "function": constant(function),
+            "expression": constant(expression),
             "dim": np.full(n_rows, dim, dtype=np.int64),
-            "point_index": np.repeat(np.arange(n_points), dim * n_h),
-            "point": np.repeat(labels, dim * n_h),
+            "point_index": point_codes.astype(np.int64),
+            "point": pd.Categorical.from_codes(point_codes, categories=point_labels(points.astype(np.float64))),
             "component": np.tile(np.repeat(np.arange(dim), n_h), n_points),
             "derivative_order": np.full(n_rows, scheme.derivative, dtype=np.int64),
-            "scheme": scheme.name,
-            "scheme_kind": scheme.kind,
+            "scheme": constant(scheme.name),
+            "scheme_kind": constant(scheme.kind),
             "accuracy_order": np.full(n_rows, scheme.accuracy, dtype=np.int64),
-            "dtype": dtype,
-            "step": step,
+            "dtype": constant(dtype),
+            "step": constant(step),
             "h": np.tile(np.asarray(hs, dtype=np.float64), n_points * dim),
             "h_used": h_used.astype(np.float64),
             "estimate": est.astype(np.float64),
@@ -150,9 +158,9 @@ def scheme_rows(
             "abs_error": abs_error,
             "rel_error": rel_error,
             "reference_digits": per_cell(reference["digits"]).astype(np.float64),
-            "reference_status": ref_status,
+            "reference_status": pd.Categorical.from_codes(ref_codes.reshape(-1), categories=list(ref_categories)),
             "n_evals": np.full(n_rows, scheme.n_evals, dtype=np.int64),
-            "status": status,
+            "status": pd.Categorical.from_codes(status, categories=list(ROW_STATUSES)),
         }
     )
     return frame
@@ -160,12 +168,18 @@ def scheme_rows(
 
 def finalize(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate row blocks and give string columns a categorical type."""
+    frames = [f for f in frames if len(f)]
     if not frames:
         return empty_table()
-    table = pd.concat(frames, ignore_index=True)
-    for col in CATEGORICAL:
-        table[col] = table[col].astype("category")
-    return table[list(COLUMNS)]
+    columns = {}
+    for col in COLUMNS:
+        parts = [f[col] for f in frames]
+        if col in CATEGORICAL:
+            parts = [p if isinstance(p.dtype, pd.CategoricalDtype) else p.astype("category") for p in parts]
+            columns[col] = union_categoricals(parts, ignore_order=True)
+        else:
+            columns[col] = np.concatenate([p.to_numpy() for p in parts])
+    return pd.DataFrame(columns)
 
 
 def empty_table() -> pd.DataFrame:

@@ -1,0 +1,510 @@
+"""The error model: predicted truncation and round-off, h*, and observed regimes.
+
+Two halves, both pure functions:
+
+*Predicted* (from the scheme, the function and the number type). A stencil
+``sum_i w_i f(x + o_i h) / h^m`` of accuracy p has the error model
+
+    E(h) = C_t h^p + C_r / h^m
+
+    C_t = |sum_i w_i o_i^(p+m)| / (p+m)! * |f^(p+m)(x)|     (leading truncation term)
+    C_r = eps_f * sum_i |w_i| * |f(x)|                      (worst-case round-off)
+
+where ``eps_f`` is the relative error of one evaluation of f (see
+:func:`function_noise`) and ``|f(x + o_i h)|`` is replaced by ``|f(x)|``,
+valid while ``|o_i| h`` is small against the scale on which f changes (its
+distance to a zero or singularity). E(h) is smallest at
+
+    h* = (m C_r / (p C_t))^(1/(p+m)),
+
+which gives the textbook ``2 sqrt(eps_f |f| / |f''|)`` (forward) and
+``(3 eps_f |f| / |f'''|)^(1/3)`` (central). The complex step
+``Im f(x + ih) / h`` has no subtractive cancellation; its model is
+``E(h) = |f'''| h^2 / 6 + eps_f |f'|``, a truncation term over a constant floor
+(see :func:`complex_step_model`).
+
+*Observed* (from the tidy table rows of one curve): :func:`label_regimes` tags
+every step as ``'truncation'``, ``'round-off'``, ``'transition'``,
+``'floor'`` or ``'invalid'``, and :func:`fit_order` fits the observed order over
+the rows labelled ``'truncation'``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import mpmath
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from .analysis import SlopeFit, _fit, truncation_fit
+from .reference import MAX_ORDER, reference_derivative
+from .schemes import ComplexStepScheme, Scheme, StencilScheme
+from .stencils import Stencil
+
+__all__ = [
+    "DEFAULT_EPS_FACTOR",
+    "MODEL_STATUSES",
+    "REGIMES",
+    "ErrorModel",
+    "complex_step_model",
+    "fit_order",
+    "function_noise",
+    "higher_derivative",
+    "label_regimes",
+    "model_curve",
+    "optimal_step",
+    "scheme_model",
+    "stencil_model",
+    "unit_roundoff",
+]
+
+DEFAULT_EPS_FACTOR = 1.0
+"""Relative error of one evaluation of f, in units of the unit round-off u.
+
+1 means ``|fl(f(x)) - f(x)| <= u |f(x)|``: f correctly rounded, or a library
+function accurate to about half an ulp (numpy's float64 ``exp``, ``sin``,
+``log`` are within about 1 ulp = 2u, most results within u). The model's
+round-off term is a *worst case* (all errors at their bound and of the sign
+that adds up), while the observed error at a given h is one draw of a sum of
+partly cancelling errors, typically a few times smaller. The two effects
+roughly offset each other, and h* depends only on ``eps_f^(1/(p+m))``:
+a factor 2 in ``eps_f`` moves the forward-difference h* by 1.41 and the
+central-4 h* by 1.15. The measurements in ``tests/test_model.py`` (exp, sin,
+log, 1/(1+x^2); float64 and float32; m = 1, 2) agree with 1 within the
+factor-3 tolerance; see the module's test report for the ratios.
+"""
+
+MODEL_STATUSES = ("ok", "exact", "no_roundoff", "undefined")
+"""Status of an :class:`ErrorModel`.
+
+``'ok'``: both terms present, finite h*. ``'exact'``: the leading truncation
+term vanishes (``C_t == 0``: the stencil is exact for f at x, e.g. x**2 with a
+central difference, or ``f^(p+m)(x) == 0``); the model is pure round-off and
+decreases for ever, so ``h_star == inf`` and ``min_error == 0`` (the real
+optimum is set by a higher term the model leaves out). ``'no_roundoff'``:
+``C_r == 0`` because ``f(x) == 0`` (stencils) or ``f'(x) == 0`` (complex
+step). The approximation ``|f(x + o h)| ~ |f(x)|`` then breaks down (the
+samples are ``~ |o h f'(x)|``, not 0), so the model cannot place h*:
+``h_star`` and ``min_error`` are NaN. ``'undefined'``: a non-finite input, or
+both constants zero; everything is NaN.
+"""
+
+REGIMES = ("truncation", "round-off", "transition", "floor", "invalid")
+"""Labels :func:`label_regimes` assigns."""
+
+
+# --------------------------------------------------------------------------- #
+# Number types                                                                #
+# --------------------------------------------------------------------------- #
+
+def unit_roundoff(dtype: npt.DTypeLike) -> float:
+    """Unit round-off ``u = eps / 2`` of a floating-point type.
+
+    Examples
+    --------
+    >>> unit_roundoff("float64") == 2.0**-53
+    True
+    >>> unit_roundoff("float32") == 2.0**-24
+    True
+    """
+    return float(np.finfo(np.dtype(dtype)).eps) / 2
+
+
+def function_noise(
+    dtype: npt.DTypeLike = np.float64,
+    *,
+    eps_factor: float = DEFAULT_EPS_FACTOR,
+    noise: float | None = None,
+) -> float:
+    """Relative error ``eps_f`` of one evaluation of f.
+
+    Parameters
+    ----------
+    dtype : dtype-like
+        Number type f is evaluated in.
+    eps_factor : float
+        ``eps_f = eps_factor * u`` (see :data:`DEFAULT_EPS_FACTOR`).
+    noise : float, optional
+        A known relative noise level of f (measured data, a simulation): used
+        as ``eps_f`` instead of ``eps_factor * u``.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``noise`` or ``eps_factor`` is negative or not finite.
+    """
+    if noise is not None:
+        if not (math.isfinite(noise) and noise >= 0):
+            raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+        return float(noise)
+    if not (math.isfinite(eps_factor) and eps_factor >= 0):
+        raise ValueError(f"eps_factor must be a finite number >= 0, got {eps_factor!r}")
+    return eps_factor * unit_roundoff(dtype)
+
+
+# --------------------------------------------------------------------------- #
+# The model                                                                   #
+# --------------------------------------------------------------------------- #
+
+def optimal_step(c_t: float, c_r: float, p: int, q: int) -> float:
+    """Step minimizing ``C_t h^p + C_r h^-q`` (q > 0), or the crossing point (q = 0).
+
+    Parameters
+    ----------
+    c_t, c_r : float
+        Truncation and round-off constants (>= 0).
+    p : int
+        Truncation exponent (accuracy order), >= 1.
+    q : int
+        Round-off exponent: the derivative order m for stencils; 0 for a
+        round-off *floor* (complex step), where h* is defined as the largest
+        step whose truncation term is still below the floor,
+        ``(C_r / C_t)^(1/p)``.
+
+    Returns
+    -------
+    float
+        h*; ``inf`` if ``c_t == 0`` (no truncation term); NaN if ``c_r == 0``
+        or an input is not finite (no optimum the model can place).
+
+    Examples
+    --------
+    >>> optimal_step(0.5, 2.0, 1, 1)   # forward difference, |f''| = 1, eps_f |f| = 1
+    2.0
+    """
+    if not (math.isfinite(c_t) and math.isfinite(c_r)) or c_t < 0 or c_r < 0 or c_r == 0:
+        return math.nan
+    if c_t == 0:
+        return math.inf
+    if q == 0:
+        return (c_r / c_t) ** (1.0 / p)
+    return (q * c_r / (p * c_t)) ** (1.0 / (p + q))
+
+
+@dataclass(frozen=True)
+class ErrorModel:
+    """``E(h) = C_t h^p + C_r h^-q`` for one curve.
+
+    Attributes
+    ----------
+    kind : str
+        ``'stencil'`` or ``'complex_step'``.
+    derivative : int
+        Derivative order m.
+    accuracy : int
+        Accuracy order p (truncation exponent).
+    roundoff_power : int
+        q: m for stencils (round-off ~ 1/h^m), 0 for the complex step (a floor).
+    c_trunc : float
+        C_t, the leading truncation constant (>= 0).
+    c_round : float
+        C_r, the round-off constant (>= 0).
+    eps_f : float
+        Relative error of one evaluation of f used for C_r.
+    status : str
+        One of :data:`MODEL_STATUSES`.
+    """
+
+    kind: str
+    derivative: int
+    accuracy: int
+    roundoff_power: int
+    c_trunc: float
+    c_round: float
+    eps_f: float
+    status: str
+
+    def truncation(self, h: npt.ArrayLike) -> np.ndarray:
+        """Truncation term ``C_t h^p`` on an array of steps."""
+        return self.c_trunc * np.asarray(h, dtype=float) ** self.accuracy
+
+    def roundoff(self, h: npt.ArrayLike) -> np.ndarray:
+        """Round-off term ``C_r / h^q`` (a constant floor when q = 0)."""
+        h = np.asarray(h, dtype=float)
+        with np.errstate(divide="ignore"):
+            return self.c_round / h**self.roundoff_power
+
+    def error(self, h: npt.ArrayLike) -> np.ndarray:
+        """Model error ``E(h)``, the sum of both terms."""
+        return self.truncation(h) + self.roundoff(h)
+
+    @property
+    def h_star(self) -> float:
+        """Predicted optimal step (``inf`` or NaN, see :data:`MODEL_STATUSES`)."""
+        if self.status == "undefined":
+            return math.nan
+        return optimal_step(self.c_trunc, self.c_round, self.accuracy, self.roundoff_power)
+
+    @property
+    def min_error(self) -> float:
+        """Predicted error at h*, ``E(h*)`` (0 when h* is inf, NaN when undefined)."""
+        h = self.h_star
+        if math.isinf(h):
+            return 0.0
+        if not math.isfinite(h):
+            return math.nan
+        return float(self.error(h))
+
+
+def _status(c_t: float, c_r: float) -> str:
+    if not (math.isfinite(c_t) and math.isfinite(c_r)) or (c_t == 0 and c_r == 0):
+        return "undefined"
+    if c_r == 0:
+        return "no_roundoff"
+    return "exact" if c_t == 0 else "ok"
+
+
+def _magnitude(value: float) -> float:
+    value = float(value)
+    return abs(value) if math.isfinite(value) else math.nan
+
+
+def stencil_model(
+    stencil: Stencil,
+    f_value: float,
+    f_high: float,
+    dtype: npt.DTypeLike = np.float64,
+    *,
+    eps_factor: float = DEFAULT_EPS_FACTOR,
+    noise: float | None = None,
+) -> ErrorModel:
+    """Error model of a finite-difference stencil at one point.
+
+    Parameters
+    ----------
+    stencil : Stencil
+        Offsets, exact weights, m and p.
+    f_value : float
+        f(x), standing in for every sample ``f(x + o_i h)``: valid while
+        ``|o_i| h`` is small against the scale on which f varies.
+    f_high : float
+        ``f^(p+m)(x)`` along the differentiated coordinate.
+    dtype : dtype-like
+        Number type of the evaluation.
+    eps_factor, noise
+        See :func:`function_noise`.
+
+    Returns
+    -------
+    ErrorModel
+        With ``C_t = |truncation_constant| |f^(p+m)|`` and
+        ``C_r = eps_f sum|w_i| |f(x)|``.
+
+    Examples
+    --------
+    >>> from harness.stencils import standard_stencil
+    >>> m = stencil_model(standard_stencil("forward"), 1.0, 1.0, noise=1e-16)
+    >>> round(m.h_star / 2e-8, 12)
+    1.0
+    """
+    eps_f = function_noise(dtype, eps_factor=eps_factor, noise=noise)
+    c_t = abs(float(stencil.truncation_constant())) * _magnitude(f_high)
+    c_r = eps_f * float(sum(abs(w) for w in stencil.weights)) * _magnitude(f_value)
+    return ErrorModel("stencil", stencil.derivative, stencil.accuracy, stencil.derivative,
+                      c_t, c_r, eps_f, _status(c_t, c_r))
+
+
+def complex_step_model(
+    d1: float,
+    d3: float,
+    dtype: npt.DTypeLike = np.float64,
+    *,
+    eps_factor: float = DEFAULT_EPS_FACTOR,
+    noise: float | None = None,
+) -> ErrorModel:
+    """Error model of the complex step ``Im f(x + ih) / h``.
+
+    ``Im f(x + ih) / h = f'(x) - f'''(x) h^2 / 6 + O(h^4)`` involves no
+    difference of nearly equal numbers, so round-off does not grow like 1/h:
+    it is a floor of about ``eps_f |f'(x)|`` (the relative error of the
+    computed imaginary part, carried through the division by h). The model is
+
+        E(h) = |f'''(x)| h^2 / 6 + eps_f |f'(x)|.
+
+    It has no minimum at a positive h (E decreases to the floor), so h* is
+    *defined* as the largest step whose truncation term is still below the
+    floor, ``h* = sqrt(6 eps_f |f'| / |f'''|)``: any smaller step is as good,
+    any larger one worse. The predicted minimal error is
+    ``E(h*) = 2 eps_f |f'|``; steps below h* reach the floor ``eps_f |f'|``
+    (:attr:`ErrorModel.c_round`).
+
+    Parameters
+    ----------
+    d1, d3 : float
+        f'(x) and f'''(x).
+    dtype : dtype-like
+        Real number type of the evaluation (its complex partner is used).
+    eps_factor, noise
+        See :func:`function_noise`.
+
+    Returns
+    -------
+    ErrorModel
+        ``kind='complex_step'``, ``roundoff_power=0``.
+    """
+    eps_f = function_noise(dtype, eps_factor=eps_factor, noise=noise)
+    c_t = _magnitude(d3) / 6
+    c_r = eps_f * _magnitude(d1)
+    return ErrorModel("complex_step", 1, 2, 0, c_t, c_r, eps_f, _status(c_t, c_r))
+
+
+# --------------------------------------------------------------------------- #
+# Derivatives for the model                                                   #
+# --------------------------------------------------------------------------- #
+
+def higher_derivative(
+    f_mp: Callable[..., Any],
+    point: Sequence[float],
+    orders: Sequence[int],
+    *,
+    dps: int = 30,
+) -> float:
+    """A (higher) partial derivative of f at a point, to a few digits, as float.
+
+    The model only needs ``f^(p+m)`` to a few significant digits. Total orders
+    up to :data:`harness.reference.MAX_ORDER` (6) use the checked
+    :func:`~harness.reference.reference_derivative` (asking for 10 agreeing
+    digits instead of 20). Higher orders (e.g. central p=6 with m=1 needs
+    f^(7)) fall back to ``mpmath.diff`` at ``2 dps`` digits with a step
+    ``2**-(dps/2)`` times the point's scale (at least 1): its error is
+    ``O(h^2)`` relative and its cancellation loses about ``n log10(1/h)``
+    digits, both far below the few digits needed. Unlike the reference, that
+    fallback is not self-checked.
+
+    Parameters
+    ----------
+    f_mp : callable
+        ``f_mp(*coords)`` on mpmath numbers (``Expression.mpmath``).
+    point : sequence of float
+        The point (its exact binary value is used).
+    orders : sequence of int
+        Multi-index, e.g. ``(3,)`` or ``(0, 5, 0)``.
+    dps : int
+        Decimal digits of the working precision.
+
+    Returns
+    -------
+    float
+        The derivative, or NaN when it cannot be computed reliably (complex,
+        non-finite, a kink, a failing f, a non-finite point).
+    """
+    orders = tuple(int(o) for o in orders)
+    if sum(orders) <= MAX_ORDER:
+        ref = reference_derivative(f_mp, point, orders, dps=dps, min_digits=min(10.0, float(dps)))
+        return float(ref.hi) if ref.reliable else math.nan
+    if not all(math.isfinite(float(v)) for v in point):
+        return math.nan
+    saved = mpmath.mp.prec
+    try:
+        with mpmath.workdps(2 * dps):
+            xs = [mpmath.mpf(float(v)) for v in point]
+            scale = max([abs(x) for x in xs] + [mpmath.mpf(1)])
+            step = scale * mpmath.mpf(2) ** (-int(dps * math.log2(10) / 2))
+            value = mpmath.diff(lambda *c: f_mp(*c), xs, orders, h=step)
+        if isinstance(value, mpmath.mpc):
+            if value.imag != 0:
+                return math.nan
+            value = value.real
+        value = float(value)
+    except Exception:  # noqa: BLE001 - a failing f only means "no model"
+        return math.nan
+    finally:
+        mpmath.mp.prec = saved
+    return value if math.isfinite(value) else math.nan
+
+
+def scheme_model(
+    scheme: Scheme,
+    f_mp: Callable[..., Any],
+    point: Sequence[float],
+    component: int = 0,
+    dtype: npt.DTypeLike = np.float64,
+    *,
+    eps_factor: float = DEFAULT_EPS_FACTOR,
+    noise: float | None = None,
+    dps: int = 30,
+) -> ErrorModel:
+    """The error model of a scheme on f at a point, along one coordinate.
+
+    The point is first rounded to ``dtype``, as the harness evaluates it.
+
+    Parameters
+    ----------
+    scheme : StencilScheme or ComplexStepScheme
+    f_mp : callable
+        mpmath version of f (``Expression.mpmath``).
+    point : sequence of float
+        The point (one entry per variable).
+    component : int
+        Coordinate differentiated.
+    dtype : dtype-like
+        Number type of the evaluation.
+    eps_factor, noise
+        See :func:`function_noise`.
+    dps : int
+        Working precision of the derivatives (see :func:`higher_derivative`).
+
+    Returns
+    -------
+    ErrorModel
+
+    Examples
+    --------
+    >>> import mpmath
+    >>> from harness.schemes import make_scheme
+    >>> m = scheme_model(make_scheme("central"), mpmath.exp, [0.0])
+    >>> f"{m.h_star:.3e}"
+    '6.934e-06'
+    """
+    point = [float(np.dtype(dtype).type(v)) for v in point]
+    if not 0 <= component < len(point):
+        raise ValueError(f"component {component} is out of range for a point of dimension {len(point)}")
+
+    def deriv(n: int) -> float:
+        if n == 0:
+            return _value(f_mp, point, dps)
+        return higher_derivative(f_mp, point, [n if i == component else 0 for i in range(len(point))], dps=dps)
+
+    if isinstance(scheme, ComplexStepScheme):
+        return complex_step_model(deriv(1), deriv(3), dtype, eps_factor=eps_factor, noise=noise)
+    if isinstance(scheme, StencilScheme):
+        st = scheme.stencil
+        return stencil_model(st, deriv(0), deriv(st.derivative + st.accuracy), dtype,
+                             eps_factor=eps_factor, noise=noise)
+    raise TypeError(f"unknown scheme type {type(scheme).__name__}")
+
+
+def _value(f_mp: Callable[..., Any], point: Sequence[float], dps: int) -> float:
+    """f at the point as a float (NaN if it fails or is not real)."""
+    saved = mpmath.mp.prec
+    try:
+        with mpmath.workdps(dps):
+            y = f_mp(*[mpmath.mpf(v) for v in point])
+        if isinstance(y, mpmath.mpc):
+            y = y.real if y.imag == 0 else mpmath.nan
+        return float(y)
+    except Exception:  # noqa: BLE001 - a failing f only means "no model"
+        return math.nan
+    finally:
+        mpmath.mp.prec = saved
+
+
+def model_curve(model: ErrorModel, h: npt.ArrayLike) -> pd.DataFrame:
+    """The model on a grid of steps, for dashed model lines in figures.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``h``, ``truncation``, ``roundoff``, ``error``.
+    """
+    h = np.asarray(h, dtype=float).reshape(-1)
+    return pd.DataFrame({"h": h, "truncation": model.truncation(h), "roundoff": model.roundoff(h),
+                         "error": model.error(h)})
