@@ -159,17 +159,21 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, g in table.groupby(CELL, observed=True, sort=True):
         ok = g[g["status"] == "ok"]
-        h, err = ok["h"].to_numpy(), ok["abs_error"].to_numpy()
+        adaptive = bool(g["adaptive"].all())
+        # Adaptive schemes have no grid step: their h is the one they chose.
+        h, err = ok["h_used" if adaptive else "h"].to_numpy(), ok["abs_error"].to_numpy()
         h_star, e_star = optimum(h, err)
         ref = float(g["reference"].iloc[0])
-        trunc = truncation_fit(h, err)
-        rnd = roundoff_fit(h, err, ref)
+        trunc = truncation_fit(h, err) if not adaptive else SlopeFit.none()
+        rnd = roundoff_fit(h, err, ref) if not adaptive else SlopeFit.none()
         first = g.iloc[0]
         rows.append(
             dict(
                 zip(CELL, key),
                 point=first["point"],
                 scheme_kind=first["scheme_kind"],
+                adaptive=adaptive,
+                n_evals=float(ok["n_evals"].mean()) if len(ok) else float(first["n_evals"]),
                 accuracy_order=int(first["accuracy_order"]),
                 h_star=h_star,
                 min_abs_error=e_star,
@@ -195,7 +199,8 @@ def gradient_error(table: pd.DataFrame) -> pd.DataFrame:
     This is the lecture's error measure for n-D functions: ``||g_h - g||_2``.
     Rows with any unreliable component are NaN.
     """
-    keys = ["function", "point_index", "derivative_order", "scheme", "dtype", "h"]
+    keys = ["function", "point_index", "derivative_order", "scheme", "dtype", "step_scale", "h"]
+    table = table[table["component2"] < 0]
     sq = table.assign(_sq=table["abs_error"] ** 2)
     out = sq.groupby(keys, observed=True, sort=True)["_sq"].agg(lambda s: float(np.sqrt(s.sum(min_count=len(s)))))
     return out.rename("error_norm").reset_index()

@@ -33,7 +33,7 @@ from .config import DTYPES, FunctionSpec, ReferenceSettings, SweepSpec, _plain, 
 from .evaluate import FloatingPointCounter, complex_dtype, evaluate_schemes
 from .figures import write_figures
 from .reference import ReferenceCache
-from .schemes import ComplexStepScheme
+from .schemes import ComplexStepScheme, MixedScheme, StencilScheme
 from .store import (PARTS_DIR, git_commit, package_versions, platform_info, read_meta, read_results,
                     utc_now, write_json, write_parquet)
 from .store import META_FILE, RESULTS_FILE
@@ -42,29 +42,42 @@ from .table import finalize, scheme_rows
 log = logging.getLogger(__name__)
 
 
+def _baselines() -> Any:
+    # Imported on use: the baseline libraries are optional extras.
+    from . import baselines
+
+    return baselines
+
+
+def multi_index(partial: tuple[int, ...], derivative: int, dim: int) -> tuple[int, ...]:
+    """Derivative multi-index of one estimate: m along ``(j,)``, or 1 along each of ``(i, j)``."""
+    if len(partial) == 1:
+        return tuple(derivative if c == partial[0] else 0 for c in range(dim))
+    return tuple(partial.count(c) for c in range(dim))
+
+
 def reference_arrays(
     function: FunctionSpec,
     points: np.ndarray,
-    derivative: int,
+    orders: Sequence[tuple[int, ...]],
     settings: ReferenceSettings,
     cache: ReferenceCache,
 ) -> dict[str, np.ndarray]:
-    """Reference derivative of every point and component, shape (n_points, dim).
+    """Reference derivatives, shape (n_points, len(orders)).
 
     Each (expression, exact point, multi-index, precision) is computed once
     per cache, so number types whose points round to the same value share it.
     """
-    n, dim = points.shape
+    n, k = points.shape[0], len(orders)
     out = {
-        "hi": np.full((n, dim), np.nan),
-        "lo": np.zeros((n, dim)),
-        "digits": np.zeros((n, dim)),
-        "status": np.empty((n, dim), dtype=object),
+        "hi": np.full((n, k), np.nan),
+        "lo": np.zeros((n, k)),
+        "digits": np.zeros((n, k)),
+        "status": np.empty((n, k), dtype=object),
     }
     for p in range(n):
-        for j in range(dim):
-            orders = tuple(derivative if c == j else 0 for c in range(dim))
-            ref = cache.get(function.expression.text, function.expression.mpmath, tuple(points[p]), orders,
+        for j, multi in enumerate(orders):
+            ref = cache.get(function.expression.text, function.expression.mpmath, tuple(points[p]), multi,
                             dps=settings.dps, min_digits=settings.min_digits)
             out["hi"][p, j] = ref.hi
             out["lo"][p, j] = ref.lo if np.isfinite(ref.lo) else 0.0
@@ -73,13 +86,32 @@ def reference_arrays(
     return out
 
 
+def _usable(schemes: Sequence[Any], dtype_name: str, dim: int, first_scale: bool) -> list[Any]:
+    """Schemes that exist for this number type and dimension, logging what is skipped and why."""
+    keep = []
+    for s in schemes:
+        if isinstance(s, ComplexStepScheme) and complex_dtype(DTYPES[dtype_name]) is None:
+            log.info("%s has no complex type: skipping %s", dtype_name, s.name)
+        elif isinstance(s, MixedScheme) and dim < 2:
+            continue  # mixed partials need two coordinates
+        elif getattr(s, "kind", "") in ("baseline", "selector") and not first_scale:
+            continue  # they choose or scale their own steps: run them once, not per step scale
+        elif getattr(s, "kind", "") == "baseline" and not _baselines().available(s.library):
+            log.warning("skipping %s: %s is not installed (pip install 'numdiff-harness[baselines]')",
+                        s.name, s.library)
+        else:
+            keep.append(s)
+    return keep
+
+
 def sweep_block(
     spec: SweepSpec,
     function: FunctionSpec,
     dtype_name: str,
     cache: ReferenceCache,
+    step_scale: str = "absolute",
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """All rows of one function in one number type.
+    """All rows of one function in one number type and step scale.
 
     Returns
     -------
@@ -88,33 +120,37 @@ def sweep_block(
     """
     dtype = DTYPES[dtype_name]
     points = function.points.astype(dtype)
-    schemes = list(spec.schemes)
-    if complex_dtype(dtype) is None:
-        skipped = [s.name for s in schemes if isinstance(s, ComplexStepScheme)]
-        if skipped:
-            log.info("%s has no complex type: skipping %s", dtype_name, ", ".join(skipped))
-        schemes = [s for s in schemes if not isinstance(s, ComplexStepScheme)]
+    fn = function.expression.numpy
+    schemes = _usable(spec.schemes, dtype_name, function.dim, step_scale == spec.step_scales[0])
     counter = FloatingPointCounter()
-    estimates = evaluate_schemes(function.expression.numpy, points, spec.hs, schemes, step=spec.step,
-                                 counter=counter)
-    references = {
-        m: reference_arrays(function, points, m, spec.reference, cache)
-        for m in sorted({s.derivative for s in schemes})
-    }
-    frames = [
-        scheme_rows(
+    vectorized = [s for s in schemes if isinstance(s, (StencilScheme, ComplexStepScheme, MixedScheme))]
+    results = dict(zip((s.name for s in vectorized),
+                       evaluate_schemes(fn, points, spec.hs, vectorized, step=spec.step, scale=step_scale,
+                                        counter=counter)))
+    with np.errstate(all="call", call=counter):
+        for s in schemes:
+            if s.kind == "baseline":
+                results[s.name] = _baselines().evaluate_baseline(s, fn, points, spec.hs)
+            elif s.kind == "selector":
+                from .selectors import evaluate_selector
+
+                results[s.name] = evaluate_selector(s, fn, points, step=spec.step)
+    frames = []
+    for s in schemes:
+        est = results[s.name]
+        orders = [multi_index(p, s.derivative, function.dim) for p in est.partials]
+        frames.append(scheme_rows(
             experiment=spec.name,
             function=function.name,
             expression=function.expression.text,
             points=points,
             dtype=dtype_name,
             step=spec.step,
+            step_scale=step_scale,
             hs=spec.hs,
             estimates=est,
-            reference=references[est.scheme.derivative],
-        )
-        for est in estimates
-    ]
+            reference=reference_arrays(function, points, orders, spec.reference, cache),
+        ))
     return finalize(frames), dict(counter.counts)
 
 
@@ -152,19 +188,20 @@ def run_spec(
     started, t0 = utc_now(), time.perf_counter()
     cache = cache or ReferenceCache()
     out = Path(out_dir) if out_dir is not None else None
-    blocks = [(f, d) for f in spec.functions for d in spec.dtypes]
+    blocks = [(f, d, sc) for f in spec.functions for d in spec.dtypes for sc in spec.step_scales]
     frames, fp_warnings = [], {}
     bar = tqdm(blocks, desc=spec.name, unit="block", disable=(not progress) if progress is not None else None,
                leave=False)
-    for function, dtype_name in bar:
-        frame, counts = sweep_block(spec, function, dtype_name, cache)
+    for function, dtype_name, scale in bar:
+        frame, counts = sweep_block(spec, function, dtype_name, cache, scale)
         frames.append(frame)
+        block = f"{function.name}__{dtype_name}__{scale}"
         if counts:
-            fp_warnings[f"{function.name}/{dtype_name}"] = counts
-            log.debug("%s/%s: floating-point events %s", function.name, dtype_name, counts)
+            fp_warnings[block] = counts
+            log.debug("%s: floating-point events %s", block, counts)
         if out is not None:
             # Finished blocks survive an interrupted sweep.
-            write_parquet(frame, out / PARTS_DIR / f"{function.name}__{dtype_name}.parquet")
+            write_parquet(frame, out / PARTS_DIR / f"{block}.parquet")
     table = finalize(frames)
     if out is None:
         return table

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     fn = FunctionSpec("bench", expr, points)
     cache = ReferenceCache()
     t0 = time.perf_counter()
-    ref = reference_arrays(fn, points, 1, ReferenceSettings(), cache)
+    ref = reference_arrays(fn, points, [(1,)], ReferenceSettings(), cache)
     t_ref = time.perf_counter() - t0
     t0 = time.perf_counter()
     finalize([scheme_rows(experiment="bench", function="bench", expression=EXPRESSION, points=points,

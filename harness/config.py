@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import ConfigError
-from .evaluate import STEP_MODES
+from .evaluate import STEP_MODES, STEP_SCALES
 from .expr import Expression, ExpressionError, parse_expression
 from .schemes import Scheme, make_scheme
 
@@ -27,7 +27,8 @@ DTYPES: dict[str, np.dtype] = {
 }
 GRID_KINDS = ("logspace", "list")
 FIGURE_FORMATS = ("svg", "png", "pdf")
-_TOP_KEYS = ("name", "description", "functions", "schemes", "grid", "dtypes", "step", "reference", "plot")
+_TOP_KEYS = ("name", "description", "functions", "schemes", "grid", "dtypes", "step", "step_scale", "reference",
+             "plot")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class SweepSpec:
     hs: np.ndarray
     dtypes: tuple[str, ...] = ("float64",)
     step: str = "exact"
+    step_scales: tuple[str, ...] = ("absolute",)
     reference: ReferenceSettings = field(default_factory=ReferenceSettings)
     plot: PlotSettings = field(default_factory=PlotSettings)
     description: str = ""
@@ -201,6 +203,18 @@ def parse_function(name: str, spec: Any, key: str | None = None) -> FunctionSpec
     return FunctionSpec(name=name, expression=expression, points=points)
 
 
+def _choices(key: str, value: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """A non-empty list (or a single string) of names from ``allowed``, duplicates dropped."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(key, value, f"a non-empty list of {', '.join(allowed)}")
+    for i, v in enumerate(value):
+        if v not in allowed:
+            raise ConfigError(f"{key}[{i}]", v, allowed)
+    return tuple(dict.fromkeys(value))
+
+
 def _named_mapping(cfg: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = cfg.get(key)
     if not isinstance(value, Mapping) or not value:
@@ -247,18 +261,12 @@ def build_spec(cfg: Any) -> SweepSpec:
     schemes = tuple(make_scheme(str(n), s) for n, s in _named_mapping(cfg, "schemes").items() if s is not False)
     hs = parse_grid(cfg.get("grid"))
 
-    dtypes = cfg.get("dtypes", ["float64"])
-    if isinstance(dtypes, str):
-        dtypes = [dtypes]
-    if not isinstance(dtypes, list) or not dtypes:
-        raise ConfigError("dtypes", dtypes, DTYPES)
-    for i, d in enumerate(dtypes):
-        if d not in DTYPES:
-            raise ConfigError(f"dtypes[{i}]", d, DTYPES)
+    dtypes = _choices("dtypes", cfg.get("dtypes", ["float64"]), tuple(DTYPES))
 
     step = cfg.get("step", "exact")
     if step not in STEP_MODES:
         raise ConfigError("step", step, STEP_MODES)
+    scales = _choices("step_scale", cfg.get("step_scale", ["absolute"]), STEP_SCALES)
 
     ref = cfg.get("reference") or {}
     if not isinstance(ref, Mapping):
@@ -277,18 +285,13 @@ def build_spec(cfg: Any) -> SweepSpec:
     for k in plot:
         if k not in ("enabled", "formats", "max_figures", "dpi"):
             raise ConfigError(f"plot.{k}", plot[k], "keys enabled, formats, max_figures, dpi")
-    formats = plot.get("formats", ["svg", "png"])
-    if isinstance(formats, str):
-        formats = [formats]
-    for i, f in enumerate(formats):
-        if f not in FIGURE_FORMATS:
-            raise ConfigError(f"plot.formats[{i}]", f, FIGURE_FORMATS)
+    formats = _choices("plot.formats", plot.get("formats", ["svg", "png"]), FIGURE_FORMATS)
     enabled = plot.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError("plot.enabled", enabled, "true or false")
     plot_settings = PlotSettings(
         enabled=enabled,
-        formats=tuple(formats),
+        formats=formats,
         max_figures=_int("plot.max_figures", plot.get("max_figures", 60), 0),
         dpi=_int("plot.dpi", plot.get("dpi", 120), 30, 1200),
     )
@@ -298,8 +301,9 @@ def build_spec(cfg: Any) -> SweepSpec:
         functions=functions,
         schemes=schemes,
         hs=hs,
-        dtypes=tuple(dtypes),
+        dtypes=dtypes,
         step=step,
+        step_scales=scales,
         reference=ReferenceSettings(dps=dps, min_digits=min_digits),
         plot=plot_settings,
     )

@@ -23,10 +23,11 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .schemes import ComplexStepScheme, Scheme, StencilScheme
+from .schemes import ComplexStepScheme, MixedScheme, Scheme, StencilScheme
 from .stencils import Stencil
 
 STEP_MODES = ("exact", "nominal")
+STEP_SCALES = ("absolute", "relative")
 
 
 @dataclass
@@ -58,6 +59,14 @@ class SchemeEstimates:
     n_evals: np.ndarray | None = None
     error_estimate: np.ndarray | None = None
     h_nominal: np.ndarray | None = None
+    components: list[tuple[int, ...]] | None = None
+
+    @property
+    def partials(self) -> list[tuple[int, ...]]:
+        """Coordinates differentiated along the last axis: ``(j,)`` or ``(i, j)`` for mixed partials."""
+        if self.components is not None:
+            return self.components
+        return [(j,) for j in range(self.estimate.shape[-1])]
 
     @property
     def adaptive(self) -> bool:
@@ -95,7 +104,23 @@ def as_dtype_scalar(value: Fraction | float, dtype: np.dtype) -> np.generic:
     return dtype.type(value)
 
 
-def step_used(points: np.ndarray, hs: np.ndarray, step: str = "exact") -> np.ndarray:
+def nominal_steps(points: np.ndarray, hs: np.ndarray, scale: str = "absolute") -> np.ndarray:
+    """Nominal steps per point and coordinate, shape ``(n_h, n_points, dim)``, in the working type.
+
+    ``scale='relative'`` multiplies h by ``max(1, |x_j|)`` (scipy's convention).
+    """
+    hs = np.asarray(hs)
+    hs_w = hs.astype(points.dtype)
+    if hs_w.ndim == 1:
+        hs_w = hs_w[:, None, None]
+    if scale == "relative":
+        hs_w = hs_w * np.maximum(np.abs(points), 1).astype(points.dtype)[None]
+    elif scale != "absolute":
+        raise ValueError(f"step scale must be one of {STEP_SCALES}, got {scale!r}")
+    return np.broadcast_to(hs_w, (hs_w.shape[0],) + points.shape).copy()
+
+
+def step_used(points: np.ndarray, hs: np.ndarray, step: str = "exact", scale: str = "absolute") -> np.ndarray:
     """Steps actually applied, shape ``(n_h, n_points, dim)``.
 
     Parameters
@@ -107,13 +132,12 @@ def step_used(points: np.ndarray, hs: np.ndarray, step: str = "exact") -> np.nda
         (step selectors choose h per point).
     step : {'exact', 'nominal'}
         ``'exact'`` returns ``(x + h) - x`` in the working type.
+    scale : {'absolute', 'relative'}
+        See :func:`nominal_steps`.
     """
-    hs = np.asarray(hs)
-    hs_w = hs.astype(points.dtype)
-    if hs_w.ndim == 1:
-        hs_w = hs_w[:, None, None]
+    hs_w = nominal_steps(points, hs, scale)
     if step == "nominal":
-        return np.broadcast_to(hs_w, (hs_w.shape[0],) + points.shape).copy()
+        return hs_w
     x = points[None, :, :]
     return (x + hs_w) - x
 
@@ -177,6 +201,7 @@ def evaluate_schemes(
     schemes: Iterable[Scheme],
     *,
     step: str = "exact",
+    scale: str = "absolute",
     counter: FloatingPointCounter | None = None,
 ) -> list[SchemeEstimates]:
     """Evaluate every scheme on every point and step with broadcasting.
@@ -194,6 +219,8 @@ def evaluate_schemes(
     schemes : iterable of Scheme
     step : {'exact', 'nominal'}
         How h is applied; see the module docstring.
+    scale : {'absolute', 'relative'}
+        Absolute h, or h * max(1, |x|) per coordinate.
     counter : FloatingPointCounter, optional
         Receives floating-point warnings instead of the console.
 
@@ -211,7 +238,8 @@ def evaluate_schemes(
     dtype = points.dtype
     schemes = list(schemes)
     counter = counter or FloatingPointCounter()
-    h_used = step_used(points, np.asarray(hs), step)  # (H, N, D)
+    h_nominal = nominal_steps(points, np.asarray(hs), scale)  # (H, N, D)
+    h_used = step_used(points, np.asarray(hs), step, scale)
     n_h = h_used.shape[0]
     grid_shape = h_used.shape
 
@@ -237,22 +265,62 @@ def evaluate_schemes(
                 est = _robust_sum(st, samples.__getitem__, dtype) / h_used**st.derivative
                 results.append(SchemeEstimates(scheme, est.astype(dtype, copy=False), h_used))
             elif isinstance(scheme, ComplexStepScheme):
-                results.append(_complex_step(fn, points, np.asarray(hs), n_h))
+                results.append(_complex_step(fn, points, h_nominal))
                 results[-1].scheme = scheme
+            elif isinstance(scheme, MixedScheme):
+                results.append(_mixed_partials(fn, points, h_used, scheme))
             else:  # pragma: no cover - Scheme is a closed union
                 raise TypeError(f"unknown scheme type {type(scheme).__name__}")
     return results
 
 
-def _complex_step(fn: Callable[..., np.ndarray], points: np.ndarray, hs: np.ndarray, n_h: int) -> SchemeEstimates:
-    """``Im f(x + i h e_j) / h`` for every h, point and coordinate j."""
+def _complex_step(fn: Callable[..., np.ndarray], points: np.ndarray, h: np.ndarray) -> SchemeEstimates:
+    """``Im f(x + i h e_j) / h`` for every h, point and coordinate j (h: (H, N, D))."""
     ctype = complex_dtype(points.dtype)
-    shape = (n_h,) + points.shape
-    hs_w = hs.astype(points.dtype)
-    h = np.broadcast_to(hs_w[:, None, None] if hs_w.ndim == 1 else hs_w, shape).copy()
     if ctype is None:
         raise ValueError(f"no complex type matches {points.dtype}: complex step is unavailable")
     shift = (1j * h).astype(ctype)
-    values = _call(fn, _displaced_coords(points.astype(ctype), shift), shape)
+    values = _call(fn, _displaced_coords(points.astype(ctype), shift), h.shape)
     est = (values.imag / h).astype(points.dtype, copy=False)
     return SchemeEstimates(None, est, h)  # type: ignore[arg-type]
+
+
+def _mixed_partials(fn: Callable[..., np.ndarray], points: np.ndarray, h_used: np.ndarray,
+                    scheme: MixedScheme) -> SchemeEstimates:
+    """Every mixed partial d2f/dxi dxj (i < j) from the product stencil, in one call of f.
+
+    Samples ``f(x + o_a h_i e_i + o_b h_j e_j)`` have shape (K, K, H, N, P) for
+    the P coordinate pairs; the double sum is taken as a nested robust sum.
+    """
+    dtype = points.dtype
+    n_points, dim = points.shape
+    pairs = [(i, j) for i in range(dim) for j in range(i + 1, dim)]
+    n_h = h_used.shape[0]
+    if not pairs:
+        empty = np.empty((n_h, n_points, 0), dtype=dtype)
+        return SchemeEstimates(scheme, empty, empty.copy(), components=[])
+    st = scheme.stencil
+    index = {o: k for k, o in enumerate(st.offsets)}
+    o = np.array([as_dtype_scalar(v, dtype) for v in st.offsets], dtype=dtype)
+    first = np.array([i for i, _ in pairs])
+    second = np.array([j for _, j in pairs])
+    h_i, h_j = h_used[:, :, first], h_used[:, :, second]  # (H, N, P)
+    shape = (len(o), len(o), n_h, n_points, len(pairs))
+    coords = []
+    for c in range(dim):
+        xc = np.empty(shape, dtype=dtype)
+        xc[...] = points[:, c][:, None]
+        on_i, on_j = first == c, second == c
+        if on_i.any():
+            xc[..., on_i] += o[:, None, None, None, None] * h_i[None, None][..., on_i]
+        if on_j.any():
+            xc[..., on_j] += o[None, :, None, None, None] * h_j[None, None][..., on_j]
+        coords.append(xc)
+    values = _call(fn, coords, shape)
+
+    def inner(oa: Fraction) -> np.ndarray:
+        row = values[index[oa]]
+        return _robust_sum(st, lambda ob: row[index[ob]], dtype)
+
+    est = _robust_sum(st, inner, dtype) / (h_i * h_j)
+    return SchemeEstimates(scheme, est.astype(dtype, copy=False), h_i, components=pairs)

@@ -48,13 +48,14 @@ SAVE_METADATA = {
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 MARKERS = ["o", "s", "^", "v", "D", "P", "X", "<"]
 DTYPE_STYLE = {"float64": "-", "float32": "--", "float16": ":", "longdouble": "-."}
-FIGURE_KEY = ["function", "point_index", "component"]
+FIGURE_KEY = ["function", "point_index", "component", "component2"]
 
 
-def figure_name(function: str, point_index: int, component: int) -> str:
+def figure_name(function: str, point_index: int, component: int, component2: int = -1) -> str:
     """File stem of a figure, safe on every file system."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(function))
-    return f"{safe}__p{int(point_index)}__d{int(component)}"
+    partial = f"d{int(component)}" + (f"d{int(component2)}" if component2 >= 0 else "")
+    return f"{safe}__p{int(point_index)}__{partial}"
 
 
 def _fmt(h: float) -> str:
@@ -80,7 +81,8 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120) -> Figure:
     matplotlib.figure.Figure
     """
     first = cell.iloc[0]
-    curves = list(cell.groupby(["scheme", "dtype"], observed=True, sort=False))
+    curves = list(cell.groupby(["scheme", "dtype", "step_scale"], observed=True, sort=False))
+    many_scales = cell["step_scale"].nunique() > 1
     rows = (len(curves) + 1) // 2
     # Legend below the axes (two columns) so long labels never run off the canvas.
     height = 4.3 + 0.17 * rows
@@ -95,8 +97,12 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120) -> Figure:
     dim = int(first["dim"])
     var = _subscript(int(first["component"]), dim)
     order = "" if m == 1 else f"^{{{m}}}"
+    if int(first["component2"]) >= 0:
+        partial = f"\\partial^{{2}} f / \\partial {var} \\partial {_subscript(int(first['component2']), dim)}"
+    else:
+        partial = f"\\partial{order} f / \\partial {var}{order}"
     ax.set_xlabel("step $h$", labelpad=2)
-    ax.set_ylabel(f"absolute error of $\\partial{order} f / \\partial {var}{order}$")
+    ax.set_ylabel(f"absolute error of ${partial}$")
     # The expression is shown as plain text: mathtext would misread '**' and '_'.
     ax.set_title(f"f = {first['expression']}   at x = {first['point']}", loc="left")
     ax.grid(True, which="major", color="0.9", linewidth=0.6)
@@ -105,26 +111,41 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120) -> Figure:
     if not ok_all.empty:
         lo_e, hi_e = np.log10(ok_all["abs_error"].min()), np.log10(ok_all["abs_error"].max())
         ax.set_ylim(10 ** (lo_e - 1.0), 10 ** (hi_e + 1.6))  # room for the guides above the data
-    ax.set_xlim(cell["h"].min() / 2.5, cell["h"].max() * 2.5)
+    hs_all = pd.concat([cell["h"], cell["h_used"]]).to_numpy(dtype=float)
+    hs_all = hs_all[np.isfinite(hs_all) & (hs_all > 0)]
+    if hs_all.size:
+        ax.set_xlim(hs_all.min() / 2.5, hs_all.max() * 2.5)
     y_lo, y_hi = (np.log10(v) for v in ax.get_ylim())
 
     schemes = list(dict.fromkeys(cell["scheme"].astype(str)))
     truncation_guides: dict[int, tuple[float, float, float]] = {}
     roundoff_guides: dict[int, tuple[float, float, float]] = {}
     drawn = 0
-    for (scheme, dtype), g in curves:
+    for (scheme, dtype, scale), g in curves:
         g = g.sort_values("h")
         ok = g[(g["status"] == "ok") & np.isfinite(g["abs_error"]) & (g["abs_error"] > 0)]
         if ok.empty:
             continue
         i = schemes.index(str(scheme))
         color, marker = PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]
+        tag = f"{dtype}, {scale}" if many_scales else f"{dtype}"
+        if bool(g["adaptive"].all()):
+            # A step selector or adaptive library call: one marker per point at the h it chose.
+            h_c, e_c = ok["h_used"].to_numpy(), ok["abs_error"].to_numpy()
+            if not np.isfinite(h_c).all():
+                h_c = np.full_like(e_c, ax.get_xlim()[1] / 3)  # the library does not report its step
+            evals = int(ok["n_evals"].iloc[0])
+            ax.plot(h_c, e_c, linestyle="none", marker=marker, markersize=8, color=color,
+                    markeredgecolor="black", markeredgewidth=0.6, zorder=6,
+                    label=f"{scheme} [{tag}]: chose h={_fmt(h_c[0])}, {evals} evals")
+            drawn += 1
+            continue
         h, err = ok["h"].to_numpy(), ok["abs_error"].to_numpy()
         k = int(np.argmin(err))
         p = int(g["accuracy_order"].iloc[0])
         fit = truncation_fit(h, err)
         obs = f", slope {fit.slope:.2f}" if np.isfinite(fit.slope) else ""
-        label = f"{scheme} [{dtype}]: p={p}{obs}, h*={_fmt(h[k])}"
+        label = f"{scheme} [{tag}]: p={p}{obs}, h*={_fmt(h[k])}"
         ax.plot(h, err, DTYPE_STYLE.get(str(dtype), "-"), color=color, marker=marker, markersize=2.6,
                 markevery=max(1, len(h) // 12), label=label)
         ax.plot([h[k]], [err[k]], marker="*", markersize=11, color=color, markeredgecolor="black",
@@ -221,7 +242,7 @@ def write_figures(
         groups = groups[:max_figures]
     written: list[Path] = []
     with matplotlib.rc_context(RC):
-        for (function, point_index, component), cell in groups:
+        for key, cell in groups:
             fig = draw_error_figure(cell, dpi=dpi)
-            written += save_figure(fig, fig_dir / figure_name(function, point_index, component), formats)
+            written += save_figure(fig, fig_dir / figure_name(*key), formats)
     return written

@@ -10,12 +10,13 @@ function evaluations one estimate costs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Mapping, Union
 
 from .errors import ConfigError
-from .stencils import DIRECTIONS, Stencil, StencilError, standard_stencil, stencil_from_offsets
+from .stencils import DIRECTIONS, Stencil, StencilError, richardson, standard_stencil, stencil_from_offsets
 
-SCHEME_KINDS = ("stencil", "complex_step")
+SCHEME_KINDS = ("stencil", "complex_step", "richardson", "mixed", "baseline", "selector")
 
 #: Named schemes a config may refer to by name alone.
 BUILTIN_SCHEMES: dict[str, dict[str, Any]] = {
@@ -59,7 +60,28 @@ class ComplexStepScheme:
     n_evals: int = 1
 
 
-Scheme = Union[StencilScheme, ComplexStepScheme]
+@dataclass(frozen=True)
+class MixedScheme:
+    """Mixed second partials d2f/dxi dxj (i < j) from the product of a first-derivative stencil with itself.
+
+    The estimate is ``sum_a sum_b w_a w_b f(x + o_a h e_i + o_b h e_j) / h^2``.
+    """
+
+    name: str
+    stencil: Stencil
+    kind: str = "mixed"
+    derivative: int = 2
+
+    @property
+    def accuracy(self) -> int:
+        return self.stencil.accuracy
+
+    @property
+    def n_evals(self) -> int:
+        return self.stencil.n_points**2
+
+
+Scheme = Union[StencilScheme, ComplexStepScheme, MixedScheme, Any]
 
 _STENCIL_KEYS = ("kind", "direction", "derivative", "accuracy", "offsets")
 
@@ -68,6 +90,22 @@ def _int_option(key: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(key, value, f"an integer from {low} to {high}")
     return value
+
+
+def _only_keys(key: str, spec: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    for k in spec:
+        if k not in allowed:
+            raise ConfigError(f"{key}.{k}", spec[k], f"options {', '.join(allowed)} for kind {spec.get('kind')}")
+
+
+def _base_stencil(name: str, base: Any, key: str) -> Stencil:
+    """The stencil a composite scheme (Richardson, mixed partials) is built on."""
+    if isinstance(base, Mapping) and base.get("kind", "stencil") != "stencil":
+        raise ConfigError(f"{key}.kind", base.get("kind"), "stencil")
+    scheme = make_scheme(name, base, key=key)
+    if not isinstance(scheme, StencilScheme):
+        raise ConfigError(key, base, "a stencil scheme (forward, backward, central, central4 or a stencil mapping)")
+    return scheme.stencil
 
 
 def make_scheme(name: str, spec: Any = None, *, key: str | None = None) -> Scheme:
@@ -80,7 +118,11 @@ def make_scheme(name: str, spec: Any = None, *, key: str | None = None) -> Schem
     spec : None, str or mapping
         ``None`` or a built-in name (see :data:`BUILTIN_SCHEMES`) or a mapping
         such as ``{kind: stencil, direction: central, derivative: 1,
-        accuracy: 4}`` or ``{kind: stencil, offsets: [-1, 0, 2, 3]}``.
+        accuracy: 4}``, ``{kind: stencil, offsets: [-1, 0, 2, 3]}``,
+        ``{kind: richardson, base: central, ratio: 2, terms: 1}``,
+        ``{kind: mixed, base: central}`` (Hessian entries),
+        ``{kind: baseline, method: scipy_3point}`` or
+        ``{kind: selector, rule: stepleman_winarsky}``.
     key : str, optional
         Config key used in error messages (default ``schemes.<name>``).
 
@@ -112,15 +154,33 @@ def make_scheme(name: str, spec: Any = None, *, key: str | None = None) -> Schem
     if kind not in SCHEME_KINDS:
         raise ConfigError(f"{key}.kind", kind, SCHEME_KINDS)
     if kind == "complex_step":
-        extra = set(spec) - {"kind"}
-        if extra:
-            raise ConfigError(f"{key}.{sorted(extra)[0]}", spec[sorted(extra)[0]], "no options for kind complex_step")
+        _only_keys(key, spec, ("kind",))
         return ComplexStepScheme(name=name)
+    if kind == "richardson":
+        _only_keys(key, spec, ("kind", "base", "ratio", "terms"))
+        base = _base_stencil(name, spec.get("base", "central"), f"{key}.base")
+        ratio = spec.get("ratio", 2)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 1 < ratio <= 16:
+            raise ConfigError(f"{key}.ratio", ratio, "a number > 1 and <= 16")
+        terms = _int_option(f"{key}.terms", spec.get("terms", 1), 1, 6)
+        stencil = richardson(base, ratio=Fraction(ratio).limit_denominator(1000), terms=terms)
+        return StencilScheme(name=name, stencil=stencil, kind="richardson")
+    if kind == "mixed":
+        _only_keys(key, spec, ("kind", "base"))
+        base = _base_stencil(name, spec.get("base", "central"), f"{key}.base")
+        if base.derivative != 1:
+            raise ConfigError(f"{key}.base", spec.get("base"), "a first-derivative stencil (derivative: 1)")
+        return MixedScheme(name=name, stencil=base)
+    if kind == "baseline":
+        from .baselines import make_baseline
 
-    unknown = set(spec) - set(_STENCIL_KEYS)
-    if unknown:
-        bad = sorted(unknown)[0]
-        raise ConfigError(f"{key}.{bad}", spec[bad], f"stencil options {', '.join(_STENCIL_KEYS)}")
+        return make_baseline(name, spec)
+    if kind == "selector":
+        from .selectors import make_selector
+
+        return make_selector(name, spec)
+
+    _only_keys(key, spec, _STENCIL_KEYS)
     derivative = _int_option(f"{key}.derivative", spec.get("derivative", 1), 1, 4)
     accuracy = spec.get("accuracy")
     if accuracy is not None:

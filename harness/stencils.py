@@ -220,3 +220,63 @@ def standard_stencil(direction: str, derivative: int = 1, accuracy: int | None =
     if stencil.accuracy < accuracy:  # pragma: no cover - guarded by the offset rules
         raise StencilError(f"{direction} stencil reached order {stencil.accuracy}, asked {accuracy}")
     return stencil
+
+
+def scaled(stencil: Stencil, factor: Fraction) -> tuple[list[Fraction], list[Fraction]]:
+    """Offsets and weights of ``stencil`` applied with step ``factor * h``, written on step h.
+
+    ``D(factor h) = sum w_i f(x + o_i factor h) / (factor h)^m``, so the offsets
+    scale by ``factor`` and the weights by ``factor^-m``.
+    """
+    return [o * factor for o in stencil.offsets], [w / factor**stencil.derivative for w in stencil.weights]
+
+
+def combine(parts: Iterable[tuple[Fraction, Sequence[Fraction], Sequence[Fraction]]], derivative: int) -> Stencil:
+    """Linear combination ``sum c_k D_k`` of stencils given as (c_k, offsets_k, weights_k)."""
+    weights: dict[Fraction, Fraction] = {}
+    for coef, offsets, ws in parts:
+        for o, w in zip(offsets, ws):
+            weights[o] = weights.get(o, Fraction(0)) + coef * w
+    kept = sorted((o, w) for o, w in weights.items() if w != 0)
+    offs, ws = [o for o, _ in kept], [w for _, w in kept]
+    return Stencil(tuple(offs), tuple(ws), derivative, accuracy_order(offs, ws, derivative))
+
+
+def richardson(base: Stencil, *, ratio: Fraction | int = 2, terms: int = 1) -> Stencil:
+    """Richardson extrapolation of a stencil, written as one exact stencil.
+
+    With ``R_0(h) = D(h)`` and ``q_k`` the accuracy order of ``R_{k-1}``,
+    ``R_k(h) = (r^q_k R_{k-1}(h) - R_{k-1}(r h)) / (r^q_k - 1)``. The result
+    samples f at ``x + o r^j h`` (j <= terms), so its step h is the base step
+    and its accuracy order is derived from the combined moments: the exponent
+    sequence (h^2, h^4, ... for central stencils) is never assumed.
+
+    Parameters
+    ----------
+    base : Stencil
+    ratio : int or Fraction
+        Step ratio r > 1 between successive levels.
+    terms : int
+        Number of extrapolation levels.
+
+    Examples
+    --------
+    >>> r = richardson(standard_stencil('central', 1, 2), ratio=2, terms=1)
+    >>> r == standard_stencil('central', 1, 4)
+    True
+    """
+    r = Fraction(ratio)
+    if r <= 1:
+        raise StencilError(f"Richardson ratio must be > 1, got {ratio}")
+    if terms < 1:
+        raise StencilError(f"Richardson needs at least one term, got {terms}")
+    current = base
+    for _ in range(terms):
+        q = current.accuracy
+        big = scaled(current, r)
+        factor = r**q
+        current = combine(
+            [(factor / (factor - 1), current.offsets, current.weights), (-1 / (factor - 1), *big)],
+            base.derivative,
+        )
+    return current

@@ -25,13 +25,16 @@ COLUMNS: dict[str, str] = {
     "point_index": "index of the point in the function's point list",
     "point": "the point actually evaluated (after rounding to dtype), as exact float reprs",
     "component": "coordinate differentiated (0-based); 0 for 1-D functions",
+    "component2": "second coordinate of a mixed partial d2f/dxi dxj (i = component), -1 otherwise",
     "derivative_order": "derivative order m",
     "scheme": "scheme name",
-    "scheme_kind": "stencil or complex_step",
+    "scheme_kind": "stencil, richardson, complex_step, mixed, baseline or selector",
     "accuracy_order": "accuracy order p of the scheme (derived from its stencil)",
     "dtype": "number type the estimate was computed in",
     "step": "how h was applied: exact ((x+h)-x) or nominal",
-    "h": "nominal step from the grid",
+    "step_scale": "absolute (h) or relative (h * max(1, |x|))",
+    "adaptive": "True when the scheme chose its own step (selectors, adaptive baselines): one row per point",
+    "h": "nominal step from the grid (NaN for adaptive rows)",
     "h_used": "step actually used, in dtype, as float64",
     "estimate": "the finite-difference estimate (as float64)",
     "reference": "mpmath reference derivative rounded to float64 (NaN when unreliable and not real)",
@@ -39,15 +42,16 @@ COLUMNS: dict[str, str] = {
     "rel_error": "abs_error / |reference| (NaN when the reference is 0 or unreliable)",
     "reference_digits": "decimal digits on which the independent reference estimates agree",
     "reference_status": "ok, or why the reference is unreliable (complex, nonfinite, disagree, undefined, error)",
-    "n_evals": "function evaluations one estimate costs",
+    "error_estimate": "the method's own error estimate (library baselines, selectors), NaN otherwise",
+    "n_evals": "function evaluations this estimate cost (counted by wrapping f for baselines and selectors)",
     "status": "ok | unreliable_reference | step_underflow | nonfinite",
 }
 
 ROW_STATUSES = ("ok", "unreliable_reference", "step_underflow", "nonfinite")
 CATEGORICAL = ("experiment", "function", "expression", "point", "scheme", "scheme_kind", "dtype", "step",
-               "reference_status", "status")
+               "step_scale", "reference_status", "status")
 #: Columns that identify one curve (error against h).
-CELL = ["function", "point_index", "component", "derivative_order", "scheme", "dtype"]
+CELL = ["function", "point_index", "component", "component2", "derivative_order", "scheme", "dtype", "step_scale"]
 
 
 def point_labels(points: np.ndarray) -> list[str]:
@@ -84,6 +88,7 @@ def scheme_rows(
     hs: np.ndarray,
     estimates: SchemeEstimates,
     reference: Mapping[str, np.ndarray],
+    step_scale: str = "absolute",
 ) -> pd.DataFrame:
     """Rows of one scheme on one function and number type.
 
@@ -92,22 +97,31 @@ def scheme_rows(
     points : ndarray, shape (n_points, dim)
         Points in the working number type.
     hs : ndarray, shape (n_h,)
-        Nominal steps.
+        Nominal steps (ignored when ``estimates.h_nominal`` is set).
     estimates : SchemeEstimates
-        Arrays of shape (n_h, n_points, dim).
+        Arrays of shape (n_h, n_points, n_partials).
     reference : mapping
-        Arrays of shape (n_points, dim) under keys ``hi``, ``lo``, ``digits``,
-        ``status`` (strings).
+        Arrays of shape (n_points, n_partials) under keys ``hi``, ``lo``,
+        ``digits``, ``status`` (strings), matching ``estimates.partials``.
 
     Returns
     -------
     DataFrame
         Rows ordered by point, component, h.
     """
-    n_h, n_points, dim = estimates.estimate.shape
-    order = (1, 2, 0)  # (H, N, D) -> (N, D, H) so h varies fastest
-    est = np.transpose(estimates.estimate, order).reshape(-1)
-    h_used = np.transpose(estimates.h_used, order).reshape(-1)
+    n_h, n_points, n_partials = estimates.estimate.shape
+    dim = points.shape[1]
+    order = (1, 2, 0)  # (H, N, P) -> (N, P, H) so h varies fastest
+
+    def flat(a: np.ndarray) -> np.ndarray:
+        return np.transpose(a, order).reshape(-1)
+
+    est = flat(estimates.estimate)
+    h_used = flat(estimates.h_used)
+    h_nominal = hs if estimates.h_nominal is None else estimates.h_nominal
+    partials = estimates.partials
+    first = np.array([p[0] for p in partials], dtype=np.int64)
+    second = np.array([p[1] if len(p) > 1 else -1 for p in partials], dtype=np.int64)
 
     def per_cell(a: np.ndarray) -> np.ndarray:
         return np.repeat(np.asarray(a).reshape(-1), n_h)
@@ -135,7 +149,7 @@ def scheme_rows(
         return pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[value])
 
     ref_categories, ref_codes = np.unique(ref_status.astype(str), return_inverse=True)
-    point_codes = np.repeat(np.arange(n_points), dim * n_h)
+    point_codes = np.repeat(np.arange(n_points), n_partials * n_h)
     frame = pd.DataFrame(
         {
             "experiment": constant(experiment),
@@ -144,14 +158,17 @@ def scheme_rows(
             "dim": np.full(n_rows, dim, dtype=np.int64),
             "point_index": point_codes.astype(np.int64),
             "point": pd.Categorical.from_codes(point_codes, categories=point_labels(points.astype(np.float64))),
-            "component": np.tile(np.repeat(np.arange(dim), n_h), n_points),
+            "component": np.tile(np.repeat(first, n_h), n_points),
+            "component2": np.tile(np.repeat(second, n_h), n_points),
             "derivative_order": np.full(n_rows, scheme.derivative, dtype=np.int64),
             "scheme": constant(scheme.name),
             "scheme_kind": constant(scheme.kind),
             "accuracy_order": np.full(n_rows, scheme.accuracy, dtype=np.int64),
             "dtype": constant(dtype),
             "step": constant(step),
-            "h": np.tile(np.asarray(hs, dtype=np.float64), n_points * dim),
+            "step_scale": constant(step_scale),
+            "adaptive": np.full(n_rows, estimates.adaptive),
+            "h": np.tile(np.asarray(h_nominal, dtype=np.float64), n_points * n_partials),
             "h_used": h_used.astype(np.float64),
             "estimate": est.astype(np.float64),
             "reference": hi,
@@ -159,7 +176,10 @@ def scheme_rows(
             "rel_error": rel_error,
             "reference_digits": per_cell(reference["digits"]).astype(np.float64),
             "reference_status": pd.Categorical.from_codes(ref_codes.reshape(-1), categories=list(ref_categories)),
-            "n_evals": np.full(n_rows, scheme.n_evals, dtype=np.int64),
+            "error_estimate": (flat(estimates.error_estimate).astype(np.float64)
+                               if estimates.error_estimate is not None else np.full(n_rows, np.nan)),
+            "n_evals": (flat(estimates.n_evals).astype(np.int64) if estimates.n_evals is not None
+                        else np.full(n_rows, scheme.n_evals, dtype=np.int64)),
             "status": pd.Categorical.from_codes(status, categories=list(ROW_STATUSES)),
         }
     )
