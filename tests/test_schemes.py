@@ -110,4 +110,4 @@ def test_relative_step_scale(run_sweep):
     far = run_sweep({"log": {"expression": "log(x)", "points": [1e8]}}, ["forward"], [1e-9],
                     step_scale=["absolute", "relative"]).set_index("step_scale")
     assert far.loc["absolute", "status"] == "step_underflow"
-    assert far.loc["relative", "status"] == "ok" and far.loc["relative", "rel_error"] < 1e-6
+    assert far.loc["relative", "status"] == "ok" and far.loc["relative", "rel_error"] < 1e-5  # round-off: eps |log 1e8| / 0.1 ~ 4e-14 = 4e-6 f'
