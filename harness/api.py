@@ -18,6 +18,8 @@ The Hydra CLI (:mod:`harness.cli`) is a thin layer over :func:`run` and
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 import time
@@ -34,7 +36,7 @@ from .evaluate import FloatingPointCounter, complex_dtype, evaluate_schemes
 from .figures import write_figures
 from .reference import ReferenceCache
 from .schemes import ComplexStepScheme, MixedScheme, StencilScheme
-from .store import (PARTS_DIR, git_commit, package_versions, platform_info, read_meta, read_results,
+from .store import (PARTS_DIR, atomic_path, git_commit, package_versions, platform_info, read_meta, read_results,
                     utc_now, write_json, write_parquet)
 from .store import META_FILE, RESULTS_FILE
 from .table import finalize, scheme_rows
@@ -104,14 +106,48 @@ def _usable(schemes: Sequence[Any], dtype_name: str, dim: int, first_scale: bool
     return keep
 
 
+#: Bytes one tidy row costs in memory (about 25 columns), used to size chunks.
+ROW_BYTES = 220
+
+
+def chunk_bounds(spec: SweepSpec, function: FunctionSpec, dtype_name: str) -> list[tuple[int, int]]:
+    """Split a function's points so one chunk stays within ``spec.memory_mb``.
+
+    The estimate counts the broadcast sample arrays (offsets x h x dim^2
+    coordinates, the mixed-partial product stencil) and the tidy rows each
+    point produces; it is deliberately rough and errs on the large side.
+    """
+    n_h, dim = len(spec.hs), function.dim
+    item = DTYPES[dtype_name].itemsize
+    offsets = {o for s in spec.schemes if isinstance(s, StencilScheme) for o in s.stencil.offsets}
+    per_point = len(offsets) * n_h * dim * (dim + 3) * item
+    pairs = dim * (dim - 1) // 2
+    for s in spec.schemes:
+        if isinstance(s, MixedScheme):
+            per_point += s.stencil.n_points**2 * n_h * pairs * (dim + 2) * item
+        if isinstance(s, ComplexStepScheme):
+            per_point += n_h * dim * (dim + 2) * 2 * item
+    rows_per_point = sum(n_h * (pairs if isinstance(s, MixedScheme) else dim) for s in spec.schemes)
+    per_point += rows_per_point * ROW_BYTES
+    size = max(1, int(spec.memory_mb * 2**20 // max(per_point, 1)))
+    n = len(function.points)
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
 def sweep_block(
     spec: SweepSpec,
     function: FunctionSpec,
     dtype_name: str,
     cache: ReferenceCache,
     step_scale: str = "absolute",
+    points: tuple[int, int] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """All rows of one function in one number type and step scale.
+
+    Parameters
+    ----------
+    points : (start, stop), optional
+        Only this slice of the function's points (a chunk).
 
     Returns
     -------
@@ -119,7 +155,8 @@ def sweep_block(
         The rows and the floating-point warnings counted while evaluating.
     """
     dtype = DTYPES[dtype_name]
-    points = function.points.astype(dtype)
+    start, stop = points if points is not None else (0, len(function.points))
+    points = function.points[start:stop].astype(dtype)
     fn = function.expression.numpy
     schemes = _usable(spec.schemes, dtype_name, function.dim, step_scale == spec.step_scales[0])
     counter = FloatingPointCounter()
@@ -150,6 +187,7 @@ def sweep_block(
             hs=spec.hs,
             estimates=est,
             reference=reference_arrays(function, points, orders, spec.reference, cache),
+            point_offset=start,
         ))
     return finalize(frames), dict(counter.counts)
 
@@ -162,6 +200,7 @@ def run_spec(
     overrides: Sequence[str] = (),
     cache: ReferenceCache | None = None,
     progress: bool | None = None,
+    resume: bool = True,
 ) -> pd.DataFrame:
     """Run a validated sweep; optionally write results, metadata and figures.
 
@@ -178,7 +217,11 @@ def run_spec(
     cache : ReferenceCache, optional
         Shared reference cache (a fresh one by default).
     progress : bool, optional
-        Show a progress bar; default: only on a terminal.
+        Show a progress bar; default: on a terminal, never in multirun jobs.
+    resume : bool
+        Reuse what an earlier run of the *same* sweep (same fingerprint)
+        left in ``out_dir``: a complete ``results.parquet`` is returned as
+        is, finished blocks under ``parts/`` are not recomputed.
 
     Returns
     -------
@@ -186,23 +229,40 @@ def run_spec(
         The tidy results table.
     """
     started, t0 = utc_now(), time.perf_counter()
-    cache = cache or ReferenceCache()
+    cache = cache or ReferenceCache(spec.reference.cache_dir)
     out = Path(out_dir) if out_dir is not None else None
-    blocks = [(f, d, sc) for f in spec.functions for d in spec.dtypes for sc in spec.step_scales]
-    frames, fp_warnings = [], {}
-    bar = tqdm(blocks, desc=spec.name, unit="block", disable=(not progress) if progress is not None else None,
-               leave=False)
-    for function, dtype_name, scale in bar:
-        frame, counts = sweep_block(spec, function, dtype_name, cache, scale)
+    fingerprint = spec_fingerprint(spec)
+    if out is not None and resume:
+        done = _completed(out, fingerprint)
+        if done is not None:
+            log.info("%s: already complete in %s (same sweep); nothing to do", spec.name, out)
+            return done
+        parts = _prepare_parts(out, fingerprint)
+    blocks = [(f, d, sc, chunk) for f in spec.functions for d in spec.dtypes for sc in spec.step_scales
+              for chunk in chunk_bounds(spec, f, d)]
+    frames, fp_warnings, reused = [], {}, 0
+    if progress is None:
+        progress = not _in_multirun()
+    bar = tqdm(blocks, desc=spec.name, unit="block", disable=None if progress else True, leave=False)
+    for function, dtype_name, scale, (a, b) in bar:
+        block = f"{function.name}__{dtype_name}__{scale}__{a}-{b}"
+        part = out / PARTS_DIR / f"{block}.parquet" if out is not None else None
+        frame = _read_part(part) if part is not None and resume else None
+        if frame is not None:
+            reused += 1
+        else:
+            frame, counts = sweep_block(spec, function, dtype_name, cache, scale, (a, b))
+            if counts:
+                fp_warnings[block] = counts
+                log.debug("%s: floating-point events %s", block, counts)
+            if part is not None:
+                # Finished blocks survive an interrupted sweep; a rerun picks them up.
+                write_parquet(frame, part)
         frames.append(frame)
-        block = f"{function.name}__{dtype_name}__{scale}"
-        if counts:
-            fp_warnings[block] = counts
-            log.debug("%s: floating-point events %s", block, counts)
-        if out is not None:
-            # Finished blocks survive an interrupted sweep.
-            write_parquet(frame, out / PARTS_DIR / f"{block}.parquet")
+    if reused:
+        log.info("%s: resumed, %d of %d blocks taken from %s", spec.name, reused, len(blocks), out / PARTS_DIR)
     table = finalize(frames)
+    log.info("references: %d computed, %d from cache (%d from disk)", cache.misses, cache.hits, cache.disk_hits)
     if out is None:
         return table
 
@@ -210,6 +270,7 @@ def run_spec(
     meta = {
         "experiment": spec.name,
         "description": spec.description,
+        "fingerprint": fingerprint,
         "config": _plain(config) if config is not None else None,
         "overrides": list(overrides),
         "started": started,
@@ -218,7 +279,8 @@ def run_spec(
         "rows": int(len(table)),
         "status_counts": {str(k): int(v) for k, v in statuses.items()},
         "floating_point_warnings": fp_warnings,
-        "reference_cache": {"hits": cache.hits, "misses": cache.misses},
+        "reference_cache": {"hits": cache.hits, "misses": cache.misses, "disk_hits": cache.disk_hits,
+                            "directory": str(cache.directory) if cache.directory else None},
         "plot": {"enabled": spec.plot.enabled, "formats": list(spec.plot.formats),
                  "max_figures": spec.plot.max_figures, "dpi": spec.plot.dpi},
         "versions": package_versions(),
@@ -234,12 +296,72 @@ def run_spec(
     return table
 
 
+def spec_fingerprint(spec: SweepSpec) -> str:
+    """SHA-256 of everything that determines the rows of a sweep (not plots, not names)."""
+    payload = {
+        "functions": [(f.name, f.expression.text, [[float(v).hex() for v in row] for row in f.points])
+                      for f in spec.functions],
+        "schemes": [repr(s) for s in spec.schemes],
+        "hs": [float(h).hex() for h in spec.hs],
+        "dtypes": list(spec.dtypes),
+        "step": spec.step,
+        "step_scales": list(spec.step_scales),
+        "reference": [spec.reference.dps, spec.reference.min_digits],
+        "name": spec.name,
+        "version": package_versions().get("numdiff-harness"),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _completed(out: Path, fingerprint: str) -> pd.DataFrame | None:
+    """The stored table of a finished run of the same sweep, else None."""
+    if read_meta(out).get("fingerprint") != fingerprint:
+        return None
+    try:
+        return read_results(out)
+    except (OSError, ValueError):
+        return None
+
+
+def _prepare_parts(out: Path, fingerprint: str) -> Path:
+    """Parts folder for this sweep; parts of a different sweep are discarded."""
+    parts = out / PARTS_DIR
+    stamp = parts / "fingerprint.txt"
+    if parts.exists() and (not stamp.is_file() or stamp.read_text().strip() != fingerprint):
+        shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    if not stamp.is_file():
+        with atomic_path(stamp) as tmp:
+            tmp.write_text(fingerprint + "\n")
+    return parts
+
+
+def _read_part(path: Path) -> pd.DataFrame | None:
+    """A finished block, or None if absent or unreadable (then it is recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_parquet(path, engine="pyarrow")
+    except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) on a damaged file
+        log.warning("recomputing %s: unreadable part (%s)", path.name, exc)
+        return None
+
+
+def _in_multirun() -> bool:
+    """True inside a Hydra multirun job (progress bars would interleave)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    except Exception:  # noqa: BLE001 - no Hydra context at all
+        return False
+
+
 def _write_derived(table: pd.DataFrame, out: Path, plot: Mapping[str, Any]) -> list[Path]:
     """Summary table and figures: everything rebuilt from the results table."""
     summary = summarize(table)
     write_parquet(summary, out / "summary.parquet")
-    from .store import atomic_path
-
     with atomic_path(out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")
     if not plot.get("enabled", True):

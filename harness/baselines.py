@@ -6,37 +6,45 @@ themselves -- it re-implements none of their formulas -- on one coordinate at
 a time and returns a :class:`~harness.evaluate.SchemeEstimates`, exactly like
 the broadcast engine does for our own stencils.
 
-Methods
--------
-See :data:`BASELINE_METHODS`. ``n_evals`` is measured for a smooth 1-D
-function by counting the points handed to f.
+Baselines
+---------
+See :data:`BASELINE_METHODS`. ``n_evals`` is the number of points f is
+evaluated at per estimate, measured for a smooth 1-D function with a
+counting wrapper (``Derivative`` is ``numdifftools.Derivative``).
 
-=========================  ===============================================================  ========  ========  =======
-name                       library call (per coordinate, per point)                         adaptive  accuracy  n_evals
-=========================  ===============================================================  ========  ========  =======
-``scipy_approx_fprime``    ``scipy.optimize.approx_fprime(x, f, h)``                        no        1         2
-``scipy_2point``           ``approx_derivative(f, x, method='2-point', abs_step=h)``        no        1         2
-``scipy_3point``           ``approx_derivative(f, x, method='3-point', abs_step=h)``        no        2         3
-``scipy_cs``               ``approx_derivative(f, x, method='cs', abs_step=h)``             no        2         2
-``scipy_2point_default``   ``approx_derivative(f, x, method='2-point')``                    yes       1         2
-``scipy_3point_default``   ``approx_derivative(f, x, method='3-point')`` (scipy's default)  yes       2         3
-``scipy_cs_default``       ``approx_derivative(f, x, method='cs')``                         yes       2         2
-``scipy_differentiate``    ``scipy.differentiate.derivative(f, points)``                    yes       8         <= 27
-``nd_central``             ``numdifftools.Derivative(f, method='central', full_output=True)``  yes    2         31
-``nd_forward``             ``numdifftools.Derivative(f, method='forward', full_output=True)``  yes    2         16
-``nd_complex``             ``numdifftools.Derivative(f, method='complex', full_output=True)``  yes    2         2
-``nd_central_fixed``       ``Derivative(f, step=h, method='central', use_exact_steps=False)``  no     2         2
-``nd_forward_fixed``       ``Derivative(f, step=h, method='forward', order=1, ...)``         no        1         2
-``nd_complex_fixed``       ``Derivative(f, step=h, method='complex', use_exact_steps=False)``  no     2         2
-=========================  ===============================================================  ========  ========  =======
+====================  =======================================================================  ========  ========  =======
+name                  library call (f restricted to one coordinate)                            adaptive  accuracy  n_evals
+====================  =======================================================================  ========  ========  =======
+scipy_approx_fprime   scipy.optimize.approx_fprime(x, f, h)                                    no        1         2
+scipy_2point          approx_derivative(f, x, method='2-point', abs_step=h)                    no        1         2
+scipy_3point          approx_derivative(f, x, method='3-point', abs_step=h)                    no        2         3
+scipy_cs              approx_derivative(f, x, method='cs', abs_step=h)                         no        2         2
+scipy_2point_default  approx_derivative(f, x, method='2-point')                                yes       1         2
+scipy_3point_default  approx_derivative(f, x, method='3-point')                                yes       2         3
+scipy_cs_default      approx_derivative(f, x, method='cs')                                     yes       2         2
+scipy_differentiate   scipy.differentiate.derivative(f, x)                                     yes       8         <= 27
+nd_central            Derivative(f, method='central', full_output=True)                        yes       2         31
+nd_forward            Derivative(f, method='forward', full_output=True)                        yes       2         16
+nd_complex            Derivative(f, method='complex', full_output=True)                        yes       2         2
+nd_central_fixed      Derivative(f, step=h, method='central', use_exact_steps=False)           no        2         2
+nd_forward_fixed      Derivative(f, step=h, method='forward', order=1, use_exact_steps=False)  no        1         2
+nd_complex_fixed      Derivative(f, step=h, method='complex', use_exact_steps=False)           no        2         2
+====================  =======================================================================  ========  ========  =======
 
 ``approx_derivative`` is ``scipy.optimize._numdiff.approx_derivative``: scipy
 (1.17) does not export it from ``scipy.optimize``; ``approx_fprime`` is its
-public wrapper. The counts are what the library really evaluates: scipy
-evaluates ``f(x)`` first even where the formula does not use it (3-point
-central, complex step), and ``numdifftools`` evaluates ``f(x)`` for the
-forward and complex methods, and for every method under ``full_output=True``
-(so ``nd_central`` costs 15 steps x 2 + 1).
+public wrapper. ``approx_fprime``/``approx_derivative`` take one point per
+call (a Python loop over steps, points and coordinates);
+``scipy.differentiate.derivative`` and ``Derivative`` work elementwise, so
+they are called once per coordinate (and step) on all points at once, and
+retried point by point if that call fails.
+
+The counts are what the library really evaluates: scipy evaluates ``f(x)``
+first even where the formula does not use it (3-point central, complex step),
+and numdifftools evaluates ``f(x)`` for the forward and complex methods, and
+for every method under ``full_output=True`` (so ``nd_central`` costs 15 steps
+x 2 + 1). ``scipy_differentiate`` reports its own per-point count
+(``res.nfev``: 1 + 8 + 2 per further iteration), which is what is stored.
 
 Accuracy
 --------
@@ -67,7 +75,8 @@ quotient actually uses:
   needs no such thing (``abs_step=1e-20`` at x=1 really uses 1.49e-8). With
   float32 points scipy's 2-point rounds ``x + h`` to float32 but divides by
   ``(x + h) - x`` computed in float64; ``h_used`` reports the float32
-  displacement f actually saw.
+  displacement f actually saw. ``h_used`` is negative where the library steps
+  backward (scipy's default step has the sign of x for 2-point and cs).
 * numdifftools fixed: exactly h (see below); the points ``x +- h`` are rounded
   as usual, the library divides by h.
 * numdifftools adaptive: the library's ``final_step``.

@@ -28,7 +28,7 @@ DTYPES: dict[str, np.dtype] = {
 GRID_KINDS = ("logspace", "list")
 FIGURE_FORMATS = ("svg", "png", "pdf")
 _TOP_KEYS = ("name", "description", "functions", "schemes", "grid", "dtypes", "step", "step_scale", "reference",
-             "plot")
+             "plot", "memory_mb")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class ReferenceSettings:
 
     dps: int = 50
     min_digits: float = 20.0
+    cache_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class SweepSpec:
     dtypes: tuple[str, ...] = ("float64",)
     step: str = "exact"
     step_scales: tuple[str, ...] = ("absolute",)
+    memory_mb: int = 1024
     reference: ReferenceSettings = field(default_factory=ReferenceSettings)
     plot: PlotSettings = field(default_factory=PlotSettings)
     description: str = ""
@@ -272,8 +274,11 @@ def build_spec(cfg: Any) -> SweepSpec:
     if not isinstance(ref, Mapping):
         raise ConfigError("reference", ref, "a mapping with keys dps, min_digits")
     for k in ref:
-        if k not in ("dps", "min_digits"):
-            raise ConfigError(f"reference.{k}", ref[k], "keys dps, min_digits")
+        if k not in ("dps", "min_digits", "cache_dir"):
+            raise ConfigError(f"reference.{k}", ref[k], "keys dps, min_digits, cache_dir")
+    cache_dir = ref.get("cache_dir")
+    if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir):
+        raise ConfigError("reference.cache_dir", cache_dir, "a directory path or null (no on-disk cache)")
     dps = _int("reference.dps", ref.get("dps", 50), 20, 10_000)
     min_digits = _number("reference.min_digits", ref.get("min_digits", 20))
     if not 1 <= min_digits <= dps - 5:
@@ -304,6 +309,7 @@ def build_spec(cfg: Any) -> SweepSpec:
         dtypes=dtypes,
         step=step,
         step_scales=scales,
-        reference=ReferenceSettings(dps=dps, min_digits=min_digits),
+        memory_mb=_int("memory_mb", cfg.get("memory_mb", 1024), 16),
+        reference=ReferenceSettings(dps=dps, min_digits=min_digits, cache_dir=cache_dir),
         plot=plot_settings,
     )

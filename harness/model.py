@@ -508,3 +508,219 @@ def model_curve(model: ErrorModel, h: npt.ArrayLike) -> pd.DataFrame:
     h = np.asarray(h, dtype=float).reshape(-1)
     return pd.DataFrame({"h": h, "truncation": model.truncation(h), "roundoff": model.roundoff(h),
                          "error": model.error(h)})
+
+
+# --------------------------------------------------------------------------- #
+# Observed side: regimes, optimum and order from one curve's rows             #
+# --------------------------------------------------------------------------- #
+
+def _as_float(a: npt.ArrayLike) -> np.ndarray:
+    return np.asarray(a, dtype=float).reshape(-1)
+
+
+def observed_optimum(h: npt.ArrayLike, err: npt.ArrayLike, *, window: float = 0.25) -> tuple[float, float]:
+    """Observed optimal step: argmin of the windowed root-mean-square error.
+
+    A single round-off error can be arbitrarily small: the rounding errors of
+    the samples may cancel the truncation term, and with exact steps the
+    estimate is often the correctly rounded derivative itself (error 0 or
+    half an ulp) deep in the round-off regime. The raw argmin of the error is
+    therefore biased towards tiny steps, often by decades. The optimum is
+    instead taken on the root-mean-square error over a window of
+    ``+-window`` decades of h, an estimate of the expected error at that
+    step; on a grid coarser than the window it is the raw argmin.
+
+    Parameters
+    ----------
+    h, err : array_like
+        Steps and absolute errors of one curve. Non-finite errors and
+        non-positive or non-finite steps are ignored.
+    window : float
+        Half-width of the window in decades (0 gives the raw argmin).
+
+    Returns
+    -------
+    (float, float)
+        The step and the windowed RMS error there; NaNs if nothing is valid.
+    """
+    h, err = _as_float(h), _as_float(err)
+    keep = np.isfinite(h) & (h > 0) & np.isfinite(err)
+    if not keep.any():
+        return math.nan, math.nan
+    h, err = h[keep], err[keep]
+    lh = np.log10(h)
+    near = np.abs(lh[:, None] - lh[None, :]) <= window + 1e-12
+    rms = np.sqrt((near * err[None, :] ** 2).sum(axis=1) / near.sum(axis=1))
+    k = int(np.argmin(rms))
+    return float(h[k]), float(rms[k])
+
+
+def _truncation_line(h: np.ndarray, err: np.ndarray) -> SlopeFit | None:
+    """The truncation power law of a curve (h sorted), or None.
+
+    :func:`harness.analysis.truncation_fit` (the longest run of consistent
+    local slopes) on the steps at and right of the observed optimum; only a
+    positive slope counts (truncation grows with h).
+    """
+    h_opt, _ = observed_optimum(h, err)
+    if not math.isfinite(h_opt):
+        return None
+    right = h >= h_opt
+    fit = truncation_fit(h[right], err[right])
+    if not (math.isfinite(fit.slope) and fit.slope > 0):
+        return None
+    return fit
+
+
+def _within(rho: float, factor: float) -> bool:
+    return 1 / factor <= rho <= factor
+
+
+def _walk_left(rho: np.ndarray, start: int, factor: float) -> int:
+    """Smallest index i <= start such that rho[i:start] all lie within [1/factor, factor]."""
+    i = start
+    while i > 0 and _within(rho[i - 1], factor):
+        i -= 1
+    return i
+
+
+def _truncation_start(rho: np.ndarray, start: int, follow: float) -> int:
+    """Left end of the truncation regime, from the plateau's left end ``start``.
+
+    Extends left while the error follows the law within ``follow``; if the
+    plateau's own leftmost steps do not (its slope band tolerates some
+    round-off), moves right past them instead.
+    """
+    i = start
+    while i < rho.size - 1 and not _within(rho[i], follow):
+        i += 1
+    return _walk_left(rho, i, follow)
+
+
+def label_regimes(
+    h: npt.ArrayLike,
+    err: npt.ArrayLike,
+    status: npt.ArrayLike,
+    estimate: npt.ArrayLike,
+    reference: npt.ArrayLike,
+    *,
+    follow: float = 1.5,
+    transition: float = 3.0,
+) -> np.ndarray:
+    """Tag every step of one error curve with the regime it is in.
+
+    The labels come from the data alone (no model, no hand-picked h):
+
+    1. ``'invalid'``: ``status != 'ok'`` or a non-finite error or step (e.g.
+       the ``step_underflow`` row where ``h_used == 0`` and no estimate exists).
+    2. The *truncation law* ``T(h) = a h^q`` is fitted over the truncation
+       plateau: :func:`harness.analysis.truncation_fit` on the steps at and
+       right of the observed optimum (:func:`observed_optimum`), kept only if
+       ``q > 0``.
+    3. ``'truncation'``: starting at the plateau's left end and walking
+       towards smaller h, the steps while the error stays within a factor
+       ``follow`` of ``T(h)`` (round-off below about half the truncation
+       term), and every step right of them. (If the plateau's own leftmost
+       steps are off by more than ``follow`` -- its slope band tolerates
+       some round-off -- they are left out instead.)
+    4. ``'transition'``: continuing the walk, the steps whose error is within
+       a factor ``transition`` of ``T(h)`` but no longer within ``follow``:
+       round-off and truncation are of similar size (neither dominates).
+    5. ``'round-off'``: every valid step left of that, where the error has
+       left the truncation law by more than a factor ``transition``, upwards
+       (round-off dominates) or downwards (round-off cancelled the truncation
+       term, which takes a round-off error at least as large; an error of
+       exactly 0 lands here).
+    6. ``'floor'``: round-off steps where the estimate has collapsed:
+       ``estimate == 0`` with a non-zero reference (``f(x + o h) == f(x)`` in
+       floating point) or a relative error >= 1/2. There the error no longer
+       depends on h.
+
+    Without a truncation law (no positive-slope plateau of at least 3 points,
+    e.g. a stencil exact for f) every valid step is ``'round-off'`` or
+    ``'floor'``.
+
+    Parameters
+    ----------
+    h, err, status, estimate, reference : array_like
+        Columns ``h``, ``abs_error``, ``status``, ``estimate`` and
+        ``reference`` of the tidy rows of *one* curve, in any order.
+    follow : float
+        Factor within which an error still follows the truncation law.
+    transition : float
+        Factor beyond which round-off dominates (> ``follow``).
+
+    Returns
+    -------
+    ndarray of str
+        One label from :data:`REGIMES` per input row, in input order.
+
+    Examples
+    --------
+    >>> h = np.logspace(-12, 0, 13)
+    >>> err = 0.5 * h + 1e-16 / h
+    >>> label_regimes(h, err, ["ok"] * 13, 1 + err, np.ones(13))[[0, 4, 6, 12]]
+    array(['round-off', 'round-off', 'transition', 'truncation'], dtype='<U10')
+    """
+    h, err, estimate, reference = (_as_float(a) for a in (h, err, estimate, reference))
+    status = np.asarray(status, dtype=object).reshape(-1).astype(str)
+    if not h.size == err.size == status.size == estimate.size == reference.size:
+        raise ValueError("h, err, status, estimate and reference must have the same length")
+    if not 1 <= follow < transition:
+        raise ValueError(f"need 1 <= follow < transition, got follow={follow}, transition={transition}")
+    labels = np.full(h.size, "invalid", dtype="<U10")
+    valid = (status == "ok") & np.isfinite(err) & (err >= 0) & np.isfinite(h) & (h > 0)
+    idx = np.flatnonzero(valid)
+    idx = idx[np.argsort(h[idx], kind="stable")]
+    hv, ev = h[idx], err[idx]
+    cut_t = cut_r = hv.size  # [cut_t:] truncation, [cut_r:cut_t] transition, [:cut_r] round-off
+    fit = _truncation_line(hv, ev) if hv.size else None
+    if fit is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = ev / (10.0**fit.intercept * hv**fit.slope)
+        start = int(np.searchsorted(hv, fit.h_min * (1 - 1e-12)))
+        cut_t = _truncation_start(rho, start, follow)
+        cut_r = _walk_left(rho, cut_t, transition)
+    sub = np.full(hv.size, "round-off", dtype="<U10")
+    sub[cut_r:cut_t] = "transition"
+    sub[cut_t:] = "truncation"
+    ref, est = reference[idx], estimate[idx]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        collapsed = ((est == 0) & (ref != 0)) | (ev >= 0.5 * np.abs(ref))
+    sub[(sub == "round-off") & collapsed & np.isfinite(ref)] = "floor"
+    labels[idx] = sub
+    return labels
+
+
+def fit_order(h: npt.ArrayLike, err: npt.ArrayLike, labels: npt.ArrayLike, *, decades: float | None = 1.0,
+              min_points: int = 3) -> SlopeFit:
+    """Observed order: least-squares slope over the steps labelled ``'truncation'``.
+
+    Parameters
+    ----------
+    h, err : array_like
+        Steps and absolute errors of one curve.
+    labels : array_like of str
+        From :func:`label_regimes`.
+    decades : float or None
+        Use only the truncation steps within this many decades of the
+        smallest one (the asymptotic end: the order is a limit h -> 0, and
+        the higher Taylor terms bend the curve at large h); None uses all.
+    min_points : int
+        Fewest points a fit may use.
+
+    Returns
+    -------
+    SlopeFit
+        NaN slope when fewer than ``min_points`` usable steps.
+    """
+    h, err = _as_float(h), _as_float(err)
+    labels = np.asarray(labels).reshape(-1)
+    keep = (labels == "truncation") & np.isfinite(err) & (err > 0) & np.isfinite(h) & (h > 0)
+    h, err = h[keep], err[keep]
+    if decades is not None and h.size:
+        sel = h <= h.min() * 10.0**decades
+        h, err = h[sel], err[sel]
+    if h.size < min_points:
+        return SlopeFit.none()
+    return _fit(np.log10(h), np.log10(err))

@@ -89,6 +89,7 @@ def scheme_rows(
     estimates: SchemeEstimates,
     reference: Mapping[str, np.ndarray],
     step_scale: str = "absolute",
+    point_offset: int = 0,
 ) -> pd.DataFrame:
     """Rows of one scheme on one function and number type.
 
@@ -103,6 +104,8 @@ def scheme_rows(
     reference : mapping
         Arrays of shape (n_points, n_partials) under keys ``hi``, ``lo``,
         ``digits``, ``status`` (strings), matching ``estimates.partials``.
+    point_offset : int
+        Index of ``points[0]`` in the function's point list (chunked sweeps).
 
     Returns
     -------
@@ -156,7 +159,7 @@ def scheme_rows(
             "function": constant(function),
             "expression": constant(expression),
             "dim": np.full(n_rows, dim, dtype=np.int64),
-            "point_index": point_codes.astype(np.int64),
+            "point_index": point_codes.astype(np.int64) + point_offset,
             "point": pd.Categorical.from_codes(point_codes, categories=point_labels(points.astype(np.float64))),
             "component": np.tile(np.repeat(first, n_h), n_points),
             "component2": np.tile(np.repeat(second, n_h), n_points),

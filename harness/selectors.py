@@ -1,0 +1,662 @@
+"""Step selectors: rules that choose the step h themselves.
+
+A selector picks one step per point and coordinate and is then scored with an
+ordinary first-derivative stencil (its *base*, e.g. ``central``) at exactly
+that step, through :func:`harness.evaluate.evaluate_schemes`. It therefore
+produces one adaptive row per point (``h_nominal = [nan]``), drawn as a marker
+on the error-vs-h curve of the same stencil, and the evaluations spent choosing
+h are added to the row's ``n_evals``.
+
+Rules (see :data:`SELECTOR_RULES`)
+----------------------------------
+``eps`` below is ``np.finfo(dtype).eps`` of the working type and
+``s = max(1, |x_j|)`` the scale of the coordinate being differentiated; all
+arithmetic is done in the working type, so float32 points get float32 steps.
+
+``sqrt_eps``
+    ``h = sqrt(eps) * s``: the classical forward/backward-difference step
+    (Dennis & Schnabel, *Numerical Methods for Unconstrained Optimization and
+    Nonlinear Equations*, 1983, sec. 5.4; Press et al., *Numerical Recipes*,
+    sec. 5.7). Optimal when ``|f| ~ |f''|`` on the scale ``s``. No evaluations.
+``cbrt_eps``
+    ``h = cbrt(eps) * s``: the same argument for central differences, whose
+    truncation error is O(h**2). No evaluations.
+``eps_power``
+    ``h = eps**(1 / (p + 1)) * s`` with ``p`` the accuracy order of the base
+    (the derivative order is 1): the balance of an O(h**p) truncation error
+    against an O(eps / h) rounding error. It equals ``sqrt_eps`` for
+    ``forward``/``backward``, ``cbrt_eps`` for ``central`` and gives
+    ``eps**(1/5)`` for ``central4``. No evaluations.
+``stepleman_winarsky``
+    Stepleman & Winarsky, "Adaptive numerical differentiation", Math. Comp.
+    33 (1979), 1257-1264. See :func:`_stepleman_winarsky`.
+``gmsw``
+    Gill, Murray, Saunders & Wright, "Computing forward-difference intervals
+    for numerical optimization", SIAM J. Sci. Stat. Comput. 4 (1983), 310-321,
+    algorithm FD. See :func:`_gmsw`.
+
+Evaluations
+-----------
+The adaptive rules evaluate f along one coordinate at a time ("f restricted to
+one coordinate"): lane ``(p, j)`` only ever displaces coordinate j of point p.
+All lanes (points x coordinates) iterate together with masks, so f is called
+once per iteration on every lane still running; nothing loops over points.
+``f(x)`` is evaluated once *per lane* (not shared between the coordinates of
+one point), so the ``evals`` of :func:`choose_steps` is exactly the number of
+points handed to f for that lane. The reported ``n_evals`` of
+:func:`evaluate_selector` adds the base stencil's nominal ``n_evals`` (the
+engine's per-estimate convention; it shares ``f(x)`` between coordinates).
+
+Steps inside the searches are applied exactly, ``(x + h) - x`` in the working
+type, like the engine's default ``step='exact'``, and the differences use the
+engine's own summation, so the stencil value the Stepleman-Winarsky search sees
+at its chosen h is bit-for-bit the estimate that is scored there.
+
+Non-finite values
+-----------------
+Nothing raises when f returns NaN or inf. A lane whose search meets a
+non-finite value it cannot use falls back to the rule's eps step
+(``stepleman_winarsky``: ``eps_power`` for the base, i.e. ``cbrt_eps`` for
+``central``; ``gmsw``: ``sqrt_eps``); the evaluations already spent are still
+reported. Floating-point warnings raised *inside f* follow the caller's
+``np.errstate`` (so the engine's counter sees them); the selectors' own
+arithmetic (ratios with a zero denominator) is silent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .errors import ConfigError
+from .evaluate import SchemeEstimates, _robust_sum, as_dtype_scalar, evaluate_schemes
+from .schemes import BUILTIN_SCHEMES, StencilScheme, make_scheme
+
+#: rule -> default base scheme and a one-line description.
+SELECTOR_RULES: dict[str, dict[str, str]] = {
+    "sqrt_eps": {
+        "base": "forward",
+        "description": "h = sqrt(eps) * max(1, |x|): classical forward-difference step (0 evaluations)",
+    },
+    "cbrt_eps": {
+        "base": "central",
+        "description": "h = cbrt(eps) * max(1, |x|): classical central-difference step (0 evaluations)",
+    },
+    "eps_power": {
+        "base": "central",
+        "description": "h = eps**(1/(p+1)) * max(1, |x|), p = accuracy order of the base (0 evaluations)",
+    },
+    "stepleman_winarsky": {
+        "base": "central",
+        "description": "Stepleman & Winarsky (1979): shrink h by 4 until successive differences "
+                       "stop decreasing",
+    },
+    "gmsw": {
+        "base": "forward",
+        "description": "Gill, Murray, Saunders & Wright (1983), algorithm FD: h_F = 2 sqrt(eps_A/|Phi|) "
+                       "from a second difference with cancellation ratio in [0.001, 0.1]",
+    },
+}
+
+#: Base schemes a selector may be scored with: the built-in first-derivative stencils.
+SELECTOR_BASES: tuple[str, ...] = tuple(
+    name for name, spec in BUILTIN_SCHEMES.items() if spec.get("kind") == "stencil" and spec.get("derivative") == 1
+)
+
+_SELECTOR_KEYS = ("kind", "rule", "base")
+_ONE_SIDED = tuple(make_scheme(n).stencil.offsets for n in ("forward", "backward"))  # type: ignore[union-attr]
+
+# Stepleman-Winarsky parameters.
+SW_BETA = 4.0
+"""Reduction factor: ``h_{i+1} = h_i / SW_BETA`` (a power of two, so the reduction is exact)."""
+SW_H0 = 0.1
+"""Initial step ``h_0 = SW_H0 * max(1, |x|)``."""
+
+# Gill-Murray-Saunders-Wright parameters.
+GMSW_C_LOW = 1e-3
+"""Lower bound on the cancellation-error ratio C(Phi) of an acceptable second difference."""
+GMSW_C_HIGH = 0.1
+"""Upper bound on C(Phi); also the bound on C(phi_F), C(phi_B) that defines h_s."""
+GMSW_FACTOR = 10.0
+"""Factor by which the trial interval is increased or decreased."""
+GMSW_MAX_CHANGES = 6
+"""K: at most this many changes of the trial interval after the first (so <= K + 1 trials)."""
+
+
+@dataclass(frozen=True)
+class SelectorScheme:
+    """A step-selection rule scored with a first-derivative stencil at the step it chooses.
+
+    Attributes
+    ----------
+    name : str
+        Scheme name used in tables and legends.
+    rule : str
+        A key of :data:`SELECTOR_RULES`.
+    base : StencilScheme
+        The stencil evaluated at the chosen step.
+    kind : str
+        Always ``'selector'``.
+    """
+
+    name: str
+    rule: str
+    base: StencilScheme
+    kind: str = "selector"
+
+    @property
+    def derivative(self) -> int:
+        """Derivative order of the base stencil (1)."""
+        return self.base.derivative
+
+    @property
+    def accuracy(self) -> int:
+        """Accuracy order of the base stencil."""
+        return self.base.accuracy
+
+    @property
+    def n_evals(self) -> int:
+        """Nominal evaluations of one base estimate; per-row totals are in ``SchemeEstimates.n_evals``."""
+        return self.base.n_evals
+
+
+def make_selector(name: str, spec: Mapping[str, Any]) -> SelectorScheme:
+    """Build a step selector from a config entry.
+
+    Parameters
+    ----------
+    name : str
+        Scheme name.
+    spec : mapping
+        ``{kind: selector, rule: <rule>, base: <builtin>}``. ``kind`` may be
+        left out; ``base`` defaults to the rule's ``SELECTOR_RULES[rule]['base']``
+        and must be one of :data:`SELECTOR_BASES` (``forward``, ``backward``,
+        ``central``, ``central4``).
+
+    Returns
+    -------
+    SelectorScheme
+
+    Raises
+    ------
+    ConfigError
+        For a missing or unknown rule (key ``schemes.<name>.rule``), an
+        unknown or non-first-derivative base (``schemes.<name>.base``), a kind
+        other than ``selector`` or an unknown option (``schemes.<name>.<option>``).
+
+    Examples
+    --------
+    >>> s = make_selector("sw", {"kind": "selector", "rule": "stepleman_winarsky"})
+    >>> s.base.name, s.accuracy
+    ('central', 2)
+    >>> make_selector("g", {"rule": "gmsw", "base": "backward"}).base.name
+    'backward'
+    """
+    key = f"schemes.{name}"
+    if not isinstance(spec, Mapping):
+        raise ConfigError(key, spec, "a mapping such as {kind: selector, rule: stepleman_winarsky}")
+    for k in spec:
+        if k not in _SELECTOR_KEYS:
+            raise ConfigError(f"{key}.{k}", spec[k], f"options {', '.join(_SELECTOR_KEYS)} for kind selector")
+    kind = spec.get("kind", "selector")
+    if kind != "selector":
+        raise ConfigError(f"{key}.kind", kind, ("selector",))
+    rule = spec.get("rule")
+    if not isinstance(rule, str) or rule not in SELECTOR_RULES:
+        raise ConfigError(f"{key}.rule", rule, tuple(SELECTOR_RULES))
+    base_name = spec.get("base", SELECTOR_RULES[rule]["base"])
+    if not isinstance(base_name, str) or base_name not in SELECTOR_BASES:
+        raise ConfigError(f"{key}.base", base_name, SELECTOR_BASES, "a built-in first-derivative stencil")
+    base = make_scheme(base_name, base_name, key=f"{key}.base")
+    assert isinstance(base, StencilScheme) and base.derivative == 1
+    return SelectorScheme(name=name, rule=rule, base=base)
+
+
+# --------------------------------------------------------------------------- #
+# Helpers                                                                     #
+# --------------------------------------------------------------------------- #
+
+def _scale(x: np.ndarray) -> np.ndarray:
+    """``max(1, |x|)`` in the type of x."""
+    return np.maximum(x.dtype.type(1), np.abs(x))
+
+
+def _eps_root(dtype: np.dtype, root: int) -> np.generic:
+    """``eps ** (1 / root)`` in the working type (sqrt and cbrt exactly as numpy computes them)."""
+    eps = np.finfo(dtype).eps
+    if root == 2:
+        return np.sqrt(eps)
+    if root == 3:
+        return np.cbrt(eps)
+    return np.power(eps, dtype.type(1) / dtype.type(root))
+
+
+def _eps_steps(x: np.ndarray, root: int) -> np.ndarray:
+    """``eps ** (1 / root) * max(1, |x|)``, elementwise in the type of x."""
+    return _eps_root(x.dtype, root) * _scale(x)
+
+
+class _Lanes:
+    """Evaluate f along one coordinate per lane, counting the points handed to f.
+
+    Lane ``l`` is point ``l // dim``, coordinate ``l % dim`` (row-major over
+    ``(n_points, dim)``).
+    """
+
+    def __init__(self, fn: Callable[..., Any], points: np.ndarray) -> None:
+        self.fn = fn
+        self.points = points
+        self.dtype = points.dtype
+        n_points, self.dim = points.shape
+        self.point = np.repeat(np.arange(n_points), self.dim)
+        self.coord = np.tile(np.arange(self.dim), n_points)
+        self.x = points.reshape(-1).copy()
+        self.evals = np.zeros(self.x.size, dtype=np.int64)
+        # f runs under the caller's floating-point settings, not the selectors' own.
+        self._err = np.geterr()
+        self._call = np.geterrcall()
+
+    def __call__(self, lanes: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """f at ``x + shift[k, i] e_j`` for lane ``lanes[i]``; returns shape ``shift.shape`` ``(K, m)``."""
+        k, m = shift.shape
+        coords = []
+        for c in range(self.dim):
+            xc = np.empty((k, m), dtype=np.result_type(self.dtype, shift.dtype))
+            xc[...] = self.points[self.point[lanes], c][None, :]
+            on = self.coord[lanes] == c
+            xc[:, on] += shift[:, on]
+            coords.append(xc)
+        with np.errstate(**self._err, call=self._call):
+            out = np.asarray(self.fn(*coords))
+        if out.shape != (k, m):
+            out = np.broadcast_to(out, (k, m))
+        self.evals[lanes] += k
+        return out
+
+
+@dataclass
+class _Selection:
+    """Per-lane result of a rule: nominal step, evaluations, own error estimate (flat arrays)."""
+
+    h: np.ndarray
+    evals: np.ndarray
+    error_estimate: np.ndarray
+
+
+def _stepleman_winarsky(lanes: _Lanes, base: StencilScheme) -> _Selection:
+    """Stepleman & Winarsky (1979) on every lane at once.
+
+    Algorithm
+    ---------
+    ``D(h)`` is the base difference quotient (for the default base ``central``
+    the paper's ``(f(x+h) - f(x-h)) / 2h``). With ``h_0 = 0.1 * max(1, |x|)``
+    and ``h_{i+1} = h_i / beta``, ``beta = 4``, compute ``D_i = D(h_i)`` and
+    ``d_i = |D_i - D_{i-1}|`` (``i >= 1``). While truncation error dominates,
+    ``d_i`` decreases monotonically (by about ``beta**p``); once rounding
+    error dominates it stops doing so. The search stops at the first
+    ``i >= 2`` with ``d_i >= d_{i-1}`` and returns ``h_{i-1}``, the last step
+    of the monotone run (the paper's choice). A zero difference ``d_i = 0``
+    (``D`` stopped changing: no truncation error left to see, or rounding
+    made two values equal) also stops the search at ``h_{i-1}``; without
+    this, exactly reproduced values would carry the search on to smaller,
+    noisier steps. The selector's own error estimate is
+    ``d_{i-1} = |D(h_{i-1}) - D(h_{i-2})|`` (``d_1`` if the search stopped at
+    ``i = 1``), which bounds the truncation error of ``D(h_{i-2})`` and so
+    over-estimates that of ``D(h_{i-1})`` while truncation dominates.
+
+    Behaviour: actual rounding errors are usually well below their bound
+    ``~eps |f| / h``, so the monotone run tends to go on a step or two past
+    the textbook optimum ``(3 eps |f| / |f'''|)**(1/3)``; in float64 the
+    chosen h is typically 1/4 to 1/16 of it, with an error still near the
+    optimal one. In float32 the few, coarsely quantised differences can
+    decrease by chance once rounding dominates, and the step may end up
+    further below the optimum (sin at 0.5: about 1/60).
+
+    Choices and deviations
+    ----------------------
+    * ``h_0``: the paper chooses ``h_0`` from the number of digits lost in
+      ``f(x+h) - f(x-h)``; we use the fixed, deliberately large
+      ``0.1 * max(1, |x|)``, inside the truncation-dominated regime for
+      functions that vary on a unit (or ``|x|``) scale. It costs a few more
+      iterations (about 8 in float64, 3 in float32).
+    * Iterations: at most ``ceil(log_beta(0.1 / eps)) + 2`` values of h (27
+      in float64, 14 in float32), i.e. until h is far below any useful step.
+      If monotonicity never breaks, the last h (smallest ``d``) is returned.
+    * Domain safeguard (ours): while ``D(h_i)`` is not finite *and no finite
+      value has been seen*, the start is moved to ``h_{i+1}`` (e.g. ``log``
+      at 0.05, where ``x - h_0 < 0``). A non-finite value after a finite one,
+      a non-finite ``f(x)`` for a base that uses it, or no finite value at
+      all, makes the lane fall back to ``eps_power`` for the base.
+    * Bases other than ``central``: the same monotone-difference search is run
+      on the base's own difference quotient (its truncation error is also
+      ``c h**p + ...``), so the chosen h is the one for that stencil.
+
+    Cost: 2 evaluations per h for ``central`` (4 for ``central4``; 1 plus
+    one ``f(x)`` for ``forward``/``backward``).
+    """
+    dtype = lanes.dtype
+    x = lanes.x
+    n = x.size
+    st = base.stencil
+    beta = dtype.type(SW_BETA)
+    eps = float(np.finfo(dtype).eps)
+    n_steps = math.ceil(math.log(SW_H0 / eps) / math.log(SW_BETA)) + 2
+    nonzero = [o for o in st.offsets if o != 0]
+    o_arr = np.array([as_dtype_scalar(o, dtype) for o in nonzero], dtype=dtype)
+
+    h = (dtype.type(SW_H0) * _scale(x)).astype(dtype)
+    chosen = np.full(n, np.nan, dtype=dtype)
+    err = np.full(n, np.nan, dtype=dtype)
+    active = np.ones(n, dtype=bool)
+    fallback = np.zeros(n, dtype=bool)
+    started = np.zeros(n, dtype=bool)
+    D_prev = np.zeros(n, dtype=dtype)  # D_{i-1}
+    d_prev = np.full(n, np.inf, dtype=dtype)  # d_{i-1} (inf before the first difference)
+    h_prev = np.full(n, np.nan, dtype=dtype)  # h_{i-1}
+
+    f0 = None
+    if Fraction(0) in st.offsets:
+        f0 = lanes(np.arange(n), np.zeros((1, n), dtype=dtype))[0]
+        bad = ~np.isfinite(f0)
+        fallback |= bad
+        active &= ~bad
+
+    for _ in range(n_steps):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        xi, hi = x[idx], h[idx]
+        hu = (xi + hi) - xi
+        values = lanes(idx, o_arr[:, None] * hu[None, :])
+        samples = {o: values[k] for k, o in enumerate(nonzero)}
+        if f0 is not None:
+            samples[Fraction(0)] = f0[idx]
+        D = (_robust_sum(st, samples.__getitem__, dtype) / hu).astype(dtype, copy=False)
+        finite = np.isfinite(D) & (hu > 0)
+        was = started[idx]
+
+        # A non-finite value after a finite one: give up (eps fallback below).
+        lost = was & ~finite
+        fallback[idx[lost]] = True
+        active[idx[lost]] = False
+
+        # Monotonicity test d_i >= d_{i-1} on lanes that have a previous value.
+        go = was & finite
+        d = np.full(idx.size, np.inf, dtype=dtype)
+        d[go] = np.abs(D[go] - D_prev[idx[go]])
+        stop = go & ((d >= d_prev[idx]) | (d == 0))
+        s = idx[stop]
+        chosen[s] = h_prev[s]
+        err[s] = np.where(np.isfinite(d_prev[s]), d_prev[s], d[stop])
+        active[s] = False
+
+        # Continue: the first finite value starts the sequence, later ones extend it.
+        first = ~was & finite
+        started[idx[first]] = True
+        cont = first | (go & ~stop)
+        c = idx[cont]
+        D_prev[c] = D[cont]
+        h_prev[c] = hi[cont]
+        d_prev[c] = d[cont]  # inf for a first value
+        h[idx] = hi / beta
+
+    # Searches that never broke monotonicity: the last (smallest-difference) step.
+    unfinished = active & started
+    chosen[unfinished] = h_prev[unfinished]
+    err[unfinished] = d_prev[unfinished]
+    fallback |= active & ~started
+    if fallback.any():
+        chosen[fallback] = _eps_steps(x[fallback], base.accuracy + 1)
+        err[fallback] = np.nan
+    err = err.astype(np.float64)
+    err[~np.isfinite(err)] = np.nan
+    return _Selection(chosen, lanes.evals.copy(), err)
+
+
+def _gmsw(lanes: _Lanes) -> _Selection:
+    """Gill, Murray, Saunders & Wright (1983), algorithm FD, on every lane at once.
+
+    Quantities (at a trial interval h, with ``f0 = f(x)``)
+    -------------------------------------------------------
+    ``phi_F = (f(x+h) - f0) / h``, ``phi_B = (f0 - f(x-h)) / h``,
+    ``Phi = (f(x+h) - 2 f0 + f(x-h)) / h**2`` (second difference), and their
+    relative cancellation-error bounds ``C(phi_F) = 2 eps_A / (h |phi_F|)``,
+    ``C(phi_B) = 2 eps_A / (h |phi_B|)``, ``C(Phi) = 4 eps_A / (h**2 |Phi|)``
+    (a zero difference gives ``C = inf``). ``eps_A`` is the absolute error
+    in computed values of f; we take ``eps_A = eps * max(|f0|, 1)`` with eps
+    of the working type (the usual ``eps_R (1 + |f|)`` model: rounding
+    relative to f when ``|f| >= 1``, absolute at unit scale otherwise, which
+    also covers ``f(x) = 0``; it over-states the noise of a small f).
+
+    Steps
+    -----
+    FD1 (initial)
+        ``h = hbar = 10 * 2 (1 + |x|) sqrt(eps_A / (1 + |f0|))``: ten times
+        the forward-difference interval of a well-scaled function, which puts
+        ``C(Phi)`` near the middle of ``[0.001, 0.1]`` when ``|f''| ~ |f|``
+        (``h_Phi ~ h_F / sqrt(C)``). If ``C(Phi)`` is in ``[0.001, 0.1]``
+        accept ``h_Phi = h``; if below, go to FD2; if above, go to FD3.
+    FD2 (decrease, ``h <- h / 10``)
+        If ``C(Phi) > 0.1``, accept the previous interval (``h_Phi = h * 10``
+        with its ``Phi``); if in ``[0.001, 0.1]`` accept h; after K changes
+        accept h anyway (cancellation is still small there).
+    FD3 (increase, ``h <- 10 h``)
+        Accept the first h with ``C(Phi) <= 0.1``; after K changes go to FD5.
+    FD4 (result)
+        ``h_F = 2 sqrt(eps_A / |Phi(h_Phi)|)``, the minimiser of the forward
+        difference error bound ``h |Phi| / 2 + 2 eps_A / h``; the minimum,
+        ``2 sqrt(eps_A |Phi|)``, is the selector's own error estimate
+        (reported only when the base is ``forward`` or ``backward``).
+    FD5 (failure)
+        Throughout, ``h_s`` is the first trial interval at which
+        ``max(C(phi_F), C(phi_B)) <= 0.1``. If FD3 runs out: ``h_F = h_s``
+        (f looks nearly linear or odd about x, so ``Phi`` is unreliable), or
+        ``h_F = hbar`` if there is no ``h_s`` (f looks nearly constant). No
+        error estimate.
+
+    Simplifications (from the paper as we recall it): K = 6 changes of
+    interval; the paper's extra outputs (the central-difference interval and
+    the diagnostics/return codes) are not produced; the search uses exact
+    steps ``(x + h) - x``. A non-finite ``f(x)`` or trial value makes the lane
+    fall back to ``sqrt_eps``.
+
+    Cost: 1 + 2 per trial interval, at most 1 + 2 (K + 1) = 15 evaluations.
+    Whatever the base, the chosen step is the *forward*-difference interval.
+    """
+    dtype = lanes.dtype
+    t = dtype.type
+    x = lanes.x
+    n = x.size
+    eps = np.finfo(dtype).eps
+    c_low, c_high, factor = t(GMSW_C_LOW), t(GMSW_C_HIGH), t(GMSW_FACTOR)
+
+    f0 = np.asarray(lanes(np.arange(n), np.zeros((1, n), dtype=dtype))[0]).astype(dtype, copy=False)
+    finite0 = np.isfinite(f0)
+    abs_f0 = np.where(finite0, np.abs(f0), t(0)).astype(dtype)
+    eps_a = (eps * np.maximum(abs_f0, t(1))).astype(dtype)
+    hbar = (t(GMSW_FACTOR) * t(2) * (t(1) + np.abs(x)) * np.sqrt(eps_a / (t(1) + abs_f0))).astype(dtype)
+
+    h = hbar.copy()
+    mode = np.zeros(n, dtype=np.int8)  # 0 initial trial, 1 decreasing (FD2), 2 increasing (FD3)
+    changes = np.zeros(n, dtype=np.int64)
+    h_s = np.full(n, np.nan, dtype=dtype)
+    phi_prev = np.full(n, np.nan, dtype=dtype)
+    phi_acc = np.full(n, np.nan, dtype=dtype)  # Phi at the accepted h_Phi
+    failed = np.zeros(n, dtype=bool)
+    fallback = ~finite0
+    active = finite0.copy()
+
+    while True:
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        xi, hi = x[idx], h[idx]
+        hu = (xi + hi) - xi
+        values = lanes(idx, np.stack([hu, -hu]))
+        fp, fm = values[0], values[1]
+        ok = np.isfinite(fp) & np.isfinite(fm) & (hu > 0)
+        fallback[idx[~ok]] = True
+        active[idx[~ok]] = False
+        idx, hi, hu, fp, fm = idx[ok], hi[ok], hu[ok], fp[ok], fm[ok]
+        ea, fc = eps_a[idx], f0[idx]
+        dplus, dminus = fp - fc, fc - fm
+        second = dplus - dminus
+        phi = (second / (hu * hu)).astype(dtype)
+        c_f = 2 * ea / np.abs(dplus)
+        c_b = 2 * ea / np.abs(dminus)
+        c_phi = 4 * ea / np.abs(second)
+
+        new_s = np.isnan(h_s[idx]) & (np.maximum(c_f, c_b) <= c_high)
+        h_s[idx[new_s]] = hi[new_s]
+
+        m = mode[idx]
+        k = changes[idx]
+        inside = (c_phi >= c_low) & (c_phi <= c_high)
+        at_limit = k >= GMSW_MAX_CHANGES
+        # FD1
+        acc0 = (m == 0) & inside
+        # FD2: previous interval if cancellation now too large; this one if inside or at the limit.
+        acc_prev = (m == 1) & (c_phi > c_high)
+        acc1 = (m == 1) & ~acc_prev & (inside | at_limit)
+        # FD3
+        acc2 = (m == 2) & (c_phi <= c_high)
+        fail = (m == 2) & ~acc2 & at_limit
+
+        accept = acc0 | acc1 | acc2
+        phi_acc[idx[accept]] = phi[accept]
+        phi_acc[idx[acc_prev]] = phi_prev[idx[acc_prev]]
+        failed[idx[fail]] = True
+        done = accept | acc_prev | fail
+        active[idx[done]] = False
+
+        cont = ~done
+        down = cont & ((m == 1) | ((m == 0) & (c_phi < c_low)))
+        up = cont & ~down
+        ci = idx[cont]
+        mode[idx[down]] = 1
+        mode[idx[up]] = 2
+        phi_prev[ci] = phi[cont]
+        changes[ci] += 1
+        h[idx[down]] = hi[down] / factor
+        h[idx[up]] = hi[up] * factor
+
+    chosen = np.full(n, np.nan, dtype=dtype)
+    err = np.full(n, np.nan, dtype=np.float64)
+    good = ~fallback & ~failed
+    with np.errstate(all="ignore"):
+        abs_phi = np.abs(phi_acc[good])
+        chosen[good] = t(2) * np.sqrt(eps_a[good] / abs_phi)
+        err[good] = (t(2) * np.sqrt(eps_a[good] * abs_phi)).astype(np.float64)
+    fs = failed & ~fallback
+    chosen[fs] = np.where(np.isnan(h_s[fs]), hbar[fs], h_s[fs])
+    bad = ~np.isfinite(chosen) | (chosen <= 0)
+    fallback |= bad
+    if fallback.any():
+        chosen[fallback] = _eps_steps(x[fallback], 2)
+        err[fallback] = np.nan
+    return _Selection(chosen, lanes.evals.copy(), err)
+
+
+def _select(rule: str, fn: Callable[..., Any], points: np.ndarray, base: StencilScheme) -> _Selection:
+    if rule not in SELECTOR_RULES:
+        raise ValueError(f"rule must be one of {tuple(SELECTOR_RULES)}, got {rule!r}")
+    points = np.asarray(points)
+    if points.ndim != 2:
+        raise ValueError(f"points must have shape (n_points, dim), got {points.shape}")
+    if points.dtype.kind != "f":
+        raise ValueError(f"points must have a real floating dtype, got {points.dtype}")
+    if not isinstance(base, StencilScheme) or base.derivative != 1:
+        raise ValueError(f"base must be a first-derivative StencilScheme, got {base!r}")
+    lanes = _Lanes(fn, points)
+    x = lanes.x
+    if rule in ("sqrt_eps", "cbrt_eps", "eps_power"):
+        root = {"sqrt_eps": 2, "cbrt_eps": 3}.get(rule, base.accuracy + 1)
+        return _Selection(_eps_steps(x, root), lanes.evals.copy(), np.full(x.size, np.nan))
+    with np.errstate(all="ignore"):
+        if rule == "stepleman_winarsky":
+            return _stepleman_winarsky(lanes, base)
+        sel = _gmsw(lanes)
+    if base.stencil.offsets not in _ONE_SIDED:
+        sel.error_estimate[:] = np.nan  # FD4's bound is for one-sided two-point differences only
+    return sel
+
+
+def choose_steps(
+    rule: str, fn: Callable[..., Any], points: np.ndarray, *, base: StencilScheme
+) -> tuple[np.ndarray, np.ndarray]:
+    """Steps chosen by a rule for every point and coordinate.
+
+    Parameters
+    ----------
+    rule : str
+        A key of :data:`SELECTOR_RULES`.
+    fn : callable
+        Vectorized, dtype-preserving ``fn(x0, x1, ...)``.
+    points : ndarray, shape (n_points, dim)
+        Points in the working (real floating) type.
+    base : StencilScheme
+        The first-derivative stencil that will be scored (``eps_power`` and
+        ``stepleman_winarsky`` choose h for it; the other rules ignore it).
+
+    Returns
+    -------
+    h : ndarray, shape (n_points, dim), working type
+        Nominal step chosen for each point and coordinate.
+    evals : ndarray of int64, shape (n_points, dim)
+        Points handed to f while choosing it (0 for the eps rules).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from harness.schemes import make_scheme
+    >>> h, n = choose_steps("sqrt_eps", np.exp, np.array([[0.5], [1e3]]), base=make_scheme("forward"))
+    >>> bool(h[1, 0] == np.sqrt(np.finfo(float).eps) * 1e3), n.tolist()
+    (True, [[0], [0]])
+    """
+    sel = _select(rule, fn, points, base)
+    shape = np.asarray(points).shape
+    return sel.h.reshape(shape), sel.evals.reshape(shape)
+
+
+def evaluate_selector(
+    scheme: SelectorScheme, fn: Callable[..., Any], points: np.ndarray, *, step: str = "exact"
+) -> SchemeEstimates:
+    """Choose h per point and coordinate, then score the base stencil there.
+
+    Parameters
+    ----------
+    scheme : SelectorScheme
+    fn : callable
+        Vectorized, dtype-preserving ``fn(x0, x1, ...)``.
+    points : ndarray, shape (n_points, dim)
+        Points in the working type.
+    step : {'exact', 'nominal'}
+        How the engine applies the chosen h (the searches themselves always
+        use exact steps).
+
+    Returns
+    -------
+    SchemeEstimates
+        ``scheme`` is the selector; ``estimate``, ``h_used``, ``n_evals``
+        (evaluations spent choosing h plus ``base.n_evals``, int64) and
+        ``error_estimate`` (Stepleman-Winarsky's last difference, GMSW's
+        forward-difference bound for one-sided bases, else NaN) have shape
+        ``(1, n_points, dim)``; ``h_nominal`` is ``[nan]`` (adaptive row).
+    """
+    points = np.asarray(points)
+    sel = _select(scheme.rule, fn, points, scheme.base)
+    shape = (1,) + points.shape
+    h = sel.h.reshape(points.shape)
+    (res,) = evaluate_schemes(fn, points, h[None], [scheme.base], step=step)
+    return SchemeEstimates(
+        scheme=scheme,
+        estimate=res.estimate,
+        h_used=res.h_used,
+        n_evals=(sel.evals + scheme.base.n_evals).astype(np.int64).reshape(shape),
+        error_estimate=sel.error_estimate.astype(np.float64).reshape(shape),
+        h_nominal=np.array([np.nan]),
+    )
