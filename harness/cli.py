@@ -2,7 +2,8 @@
 
 ``harness [overrides]`` runs one sweep (``-m`` for a multirun);
 ``harness report RUN_DIR...`` (or ``harness-report``) rebuilds figures and the
-summary of stored runs without recomputing.
+summary of stored runs without recomputing; ``harness collect SWEEP_DIR``
+merges the jobs of a multirun into one table.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from .api import report, run
+from .collect import COLLECTED_DIR, collect
 from .errors import ConfigError
 from .store import atomic_path
 
@@ -31,6 +33,7 @@ def task(cfg: DictConfig) -> None:
     allowed) is logged and written to ``error.txt`` in the job's directory,
     then raised so Hydra reports the job as failed.
     """
+    reset_job_state()
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     try:
@@ -40,6 +43,24 @@ def task(cfg: DictConfig) -> None:
         with atomic_path(out_dir / "error.txt") as tmp:
             tmp.write_text(f"{exc}\n")
         raise
+
+
+def reset_job_state() -> None:
+    """Put process-wide numeric state back to defaults at the start of a job.
+
+    Launchers such as joblib reuse worker processes between jobs, so state a
+    previous job (or the user's code) left behind must not leak: mpmath's
+    working precision, numpy's floating-point error handling and matplotlib's
+    rcParams. The harness itself only changes them inside context managers.
+    """
+    import matplotlib
+    import mpmath
+    import numpy as np
+
+    mpmath.mp.dps = 15
+    np.seterr(all="warn", under="ignore")
+    matplotlib.rcdefaults()
+    matplotlib.use("Agg")
 
 
 @hydra.main(config_path="pkg://harness.conf", config_name="config", version_base="1.3")
@@ -69,10 +90,34 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+def collect_main(argv: Sequence[str] | None = None) -> int:
+    """``harness collect SWEEP_DIR [--out DIR]``: merge a multirun's jobs into one table."""
+    parser = argparse.ArgumentParser(
+        prog="harness collect",
+        description="Merge every job of a multirun into one tidy table (job and override columns added); "
+                    "missing, failed and corrupt jobs are named and skipped.",
+    )
+    parser.add_argument("sweep_dir", type=Path, help="multirun folder (holds multirun.yaml and one folder per job)")
+    parser.add_argument("--out", type=Path, help="output folder (default SWEEP_DIR/collected)")
+    parser.add_argument("--report", action="store_true", help="also draw the figures of the collected table")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        table, manifest = collect(args.sweep_dir, out_dir=args.out)
+    except FileNotFoundError as exc:
+        log.error("%s", exc)
+        return 1
+    if args.report and len(table):
+        report(args.out or args.sweep_dir / COLLECTED_DIR)
+    return 0 if manifest["counts"]["ok"] else 1
+
+
 def main() -> None:
     """Entry point of the ``harness`` console script."""
     if len(sys.argv) > 1 and sys.argv[1] == "report":
         sys.exit(report_main(sys.argv[2:]))
+    if len(sys.argv) > 1 and sys.argv[1] == "collect":
+        sys.exit(collect_main(sys.argv[2:]))
     _hydra_main()
 
 

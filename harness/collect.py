@@ -1,0 +1,158 @@
+"""Merge the jobs of a Hydra multirun into one tidy table.
+
+``harness collect SWEEP_DIR`` reads every job's ``results.parquet``, adds the
+job's name and its overrides as columns, and writes
+``SWEEP_DIR/collected/`` (``results.parquet``, ``meta.json``,
+``manifest.json``). Jobs that are missing, failed or unreadable are named in
+the manifest and the log; the others are collected anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from .store import META_FILE, RESULTS_FILE, read_meta, utc_now, write_json, write_parquet
+from .table import finalize
+
+log = logging.getLogger(__name__)
+
+COLLECTED_DIR = "collected"
+JOB_STATUSES = ("ok", "failed", "corrupt", "incomplete", "missing")
+
+
+def _job_number(path: Path) -> tuple[int, str]:
+    return (int(path.name), path.name) if path.name.isdigit() else (10**9, path.name)
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """Job folders of a sweep: the subfolders Hydra gave a ``.hydra`` record."""
+    return sorted((p.parent for p in sweep_dir.glob("*/.hydra") if p.parent.name != COLLECTED_DIR), key=_job_number)
+
+
+def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
+    """Override lists of every job the sweep asked for, from ``multirun.yaml`` (None if unknown)."""
+    path = sweep_dir / "multirun.yaml"
+    if not path.is_file():
+        return None
+    try:
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        task = yaml.safe_load(path.read_text())["hydra"]["overrides"]["task"]
+        parsed = OverridesParser.create().parse_overrides(overrides=list(task))
+        return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    except Exception as exc:  # noqa: BLE001 - a sweeper other than the basic one: count what is there
+        log.debug("cannot expand the sweep in %s: %s", path, exc)
+        return None
+
+
+def _overrides(job: Path) -> list[str]:
+    path = job / ".hydra" / "overrides.yaml"
+    try:
+        return list(yaml.safe_load(path.read_text()) or [])
+    except (OSError, yaml.YAMLError):
+        return []
+
+
+def _override_columns(overrides: list[str]) -> dict[str, str]:
+    cols = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and not key.startswith("hydra."):
+            cols[f"override.{key.lstrip('+~')}"] = value
+    return cols
+
+
+def read_job(job: Path) -> tuple[str, pd.DataFrame | None, str]:
+    """Status, table and a one-line reason for one job folder."""
+    results = job / RESULTS_FILE
+    if not results.is_file():
+        error = job / "error.txt"
+        if error.is_file():
+            return "failed", None, error.read_text().strip().splitlines()[0]
+        if (job / "parts").is_dir():
+            return "incomplete", None, "interrupted: finished blocks in parts/, no results.parquet"
+        return "failed", None, "no results.parquet (see the job's log)"
+    try:
+        table = pd.read_parquet(results, engine="pyarrow")
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
+        return "corrupt", None, f"unreadable results.parquet: {exc}"
+    rows = read_meta(job).get("rows")
+    if rows is not None and rows != len(table):
+        return "corrupt", None, f"results.parquet has {len(table)} rows, meta.json says {rows}"
+    return "ok", table, ""
+
+
+def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Merge a multirun's job tables into one and write it with a manifest.
+
+    Parameters
+    ----------
+    sweep_dir : path
+        The multirun folder (holding ``multirun.yaml`` and one folder per job).
+    out_dir : path, optional
+        Where to write; default ``SWEEP_DIR/collected``.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        The merged table (columns of the results schema plus ``job`` and
+        ``override.<key>`` per swept key) and the manifest.
+    """
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"no sweep folder {sweep_dir}")
+    out = Path(out_dir) if out_dir is not None else sweep_dir / COLLECTED_DIR
+    jobs = job_dirs(sweep_dir)
+    manifest_jobs: list[dict[str, Any]] = []
+    frames = []
+    for job in jobs:
+        status, table, reason = read_job(job)
+        overrides = _overrides(job)
+        manifest_jobs.append({"job": job.name, "status": status, "reason": reason, "overrides": overrides,
+                              "rows": 0 if table is None else len(table)})
+        if table is None:
+            log.warning("job %s %s: %s", job.name, status, reason)
+            continue
+        extra = {"job": job.name, **_override_columns(overrides)}
+        frames.append(table.assign(**extra))
+    expected = expected_jobs(sweep_dir)
+    if expected is not None:
+        present = {tuple(j["overrides"]) for j in manifest_jobs}
+        for i, overrides in enumerate(expected):
+            if tuple(overrides) not in present:
+                manifest_jobs.append({"job": str(i), "status": "missing", "reason": "never started",
+                                      "overrides": overrides, "rows": 0})
+                log.warning("job %d missing: %s", i, " ".join(overrides))
+    table = _merge(frames)
+    counts = {s: sum(j["status"] == s for j in manifest_jobs) for s in JOB_STATUSES}
+    manifest = {"sweep_dir": str(sweep_dir), "collected": utc_now(), "rows": len(table), "jobs": manifest_jobs,
+                "counts": counts}
+    first_ok = next((j["job"] for j in manifest_jobs if j["status"] == "ok"), None)
+    meta = dict(read_meta(sweep_dir / first_ok)) if first_ok else {}
+    meta.update({"collected_from": str(sweep_dir), "rows": len(table), "jobs": [j["job"] for j in manifest_jobs
+                                                                                 if j["status"] == "ok"]})
+    write_parquet(table, out / RESULTS_FILE)
+    write_json(meta, out / META_FILE)
+    write_json(manifest, out / "manifest.json")
+    log.info("collected %d rows from %d of %d jobs into %s (%s)", len(table), counts["ok"], len(manifest_jobs), out,
+             ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+    return table, manifest
+
+
+def _merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate job tables; override columns a job lacks become missing values."""
+    if not frames:
+        return finalize([])
+    extra = list(dict.fromkeys(c for f in frames for c in f.columns if c == "job" or c.startswith("override.")))
+    base = finalize([f.drop(columns=[c for c in extra if c in f.columns]) for f in frames])
+    for col in extra:
+        values = pd.concat([f[col] if col in f.columns else pd.Series([None] * len(f), dtype=object)
+                            for f in frames], ignore_index=True)
+        base[col] = values.astype("category")
+    return base
