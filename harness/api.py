@@ -330,6 +330,8 @@ def _prepare_parts(out: Path, fingerprint: str) -> Path:
     if parts.exists() and (not stamp.is_file() or stamp.read_text().strip() != fingerprint):
         shutil.rmtree(parts)
     parts.mkdir(parents=True, exist_ok=True)
+    for stale in parts.glob(".*.tmp"):  # left by a killed writer; never read as a part
+        stale.unlink(missing_ok=True)
     if not stamp.is_file():
         with atomic_path(stamp) as tmp:
             tmp.write_text(fingerprint + "\n")

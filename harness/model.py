@@ -8,10 +8,11 @@ Two halves, both pure functions:
     E(h) = C_t h^p + C_r / h^m
 
     C_t = |sum_i w_i o_i^(p+m)| / (p+m)! * |f^(p+m)(x)|     (leading truncation term)
-    C_r = eps_f * sum_i |w_i| * |f(x)|                      (worst-case round-off)
+    C_r = eps_f * sum_i |w_i| * |f(x)|                      (round-off)
 
-where ``eps_f`` is the relative error of one evaluation of f (see
-:func:`function_noise`) and ``|f(x + o_i h)|`` is replaced by ``|f(x)|``,
+where ``eps_f`` is the size of the relative error of one evaluation of f
+(see :func:`function_noise` and :data:`DEFAULT_EPS_FACTOR`) and
+``|f(x + o_i h)|`` is replaced by ``|f(x)|``,
 valid while ``|o_i| h`` is small against the scale on which f changes (its
 distance to a zero or singularity). E(h) is smallest at
 
@@ -23,16 +24,19 @@ which gives the textbook ``2 sqrt(eps_f |f| / |f''|)`` (forward) and
 ``E(h) = |f'''| h^2 / 6 + eps_f |f'|``, a truncation term over a constant floor
 (see :func:`complex_step_model`).
 
-*Observed* (from the tidy table rows of one curve): :func:`label_regimes` tags
-every step as ``'truncation'``, ``'round-off'``, ``'transition'``,
-``'floor'`` or ``'invalid'``, and :func:`fit_order` fits the observed order over
-the rows labelled ``'truncation'``.
+*Observed* (from the tidy table rows of one curve): :func:`observed_optimum`
+is a robust observed h* (the raw argmin of a noisy error curve is not), and
+:func:`fit_order` is :func:`harness.analysis.truncation_fit` without its
+one failure (it may fit a flat round-off floor), and :func:`label_regimes`
+tags every step as ``'truncation'``, ``'round-off'``, ``'transition'``,
+``'floor'`` or ``'invalid'``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from math import factorial
 from typing import Any, Callable, Sequence
 
 import mpmath
@@ -40,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .analysis import SlopeFit, _fit, truncation_fit
+from .analysis import SlopeFit
 from .reference import MAX_ORDER, reference_derivative
 from .schemes import ComplexStepScheme, Scheme, StencilScheme
 from .stencils import Stencil
@@ -56,26 +60,45 @@ __all__ = [
     "higher_derivative",
     "label_regimes",
     "model_curve",
+    "next_truncation_order",
+    "observed_optimum",
     "optimal_step",
     "scheme_model",
     "stencil_model",
     "unit_roundoff",
 ]
 
-DEFAULT_EPS_FACTOR = 1.0
-"""Relative error of one evaluation of f, in units of the unit round-off u.
+DEFAULT_EPS_FACTOR = 0.3
+"""Default ``eps_f / u``: the *typical* round-off of a correctly rounded f.
 
-1 means ``|fl(f(x)) - f(x)| <= u |f(x)|``: f correctly rounded, or a library
-function accurate to about half an ulp (numpy's float64 ``exp``, ``sin``,
-``log`` are within about 1 ulp = 2u, most results within u). The model's
-round-off term is a *worst case* (all errors at their bound and of the sign
-that adds up), while the observed error at a given h is one draw of a sum of
-partly cancelling errors, typically a few times smaller. The two effects
-roughly offset each other, and h* depends only on ``eps_f^(1/(p+m))``:
-a factor 2 in ``eps_f`` moves the forward-difference h* by 1.41 and the
-central-4 h* by 1.15. The measurements in ``tests/test_model.py`` (exp, sin,
-log, 1/(1+x^2); float64 and float32; m = 1, 2) agree with 1 within the
-factor-3 tolerance; see the module's test report for the ratios.
+The round-off term ``C_r = eps_f * sum|w_i| * |f|`` has the form of a bound,
+as if every sample were off by ``eps_f |f|`` with the signs that add up. With
+``eps_factor = 1`` (``|fl(f) - f| <= u |f|``, a correctly rounded f) it is a
+true worst case, and the observed optimum then lies on average 1.6 times
+below the predicted h*. The error actually measured at one step is a sum
+of independent rounding errors of random sign, and the optimum sits where
+the truncation term meets its *typical* size, the root mean square:
+
+* a correctly rounded sample is off by a uniform fraction of half an ulp:
+  rms ``ulp / sqrt(12)``, i.e. ``0.425 u |f|`` averaged over a binade
+  (``ulp / (u |f|)`` runs from 1 to 2);
+* ``sum_i w_i delta_i f`` then has rms ``0.425 u |f| sqrt(sum w_i^2)``;
+* for the textbook stencils ``sqrt(sum w_i^2) / sum|w_i|`` is 0.71 (forward,
+  central), 0.63 (central p=4), 0.61 (second derivative p=1, 2) and 0.59
+  (second derivative central p=4), so the rms equals ``C_r`` with
+  ``eps_factor`` between 0.25 and 0.30.
+
+The measured optima agree: over exp, sin, log and 1/(1+x^2) at two points
+each, forward/central/central-4 for m = 1 and 2, float64 and float32
+(``tests/test_model.py``), the factor implied by the low-order schemes (whose
+h* depends on it most strongly) is 0.27 for forward and central first
+derivatives and 0.23-0.30 for second derivatives. 0.3 keeps every observed
+optimum within a factor 0.4-1.7 of the prediction. A library function that
+is not correctly rounded, or an expression with several roundings (the
+rational function implies about 0.32), has a somewhat larger factor; h*
+depends only on ``eps_f^(1/(p+m))``, so a factor 2 moves it by at most 1.41.
+Pass ``eps_factor=1`` for the worst-case bound, or ``noise=`` when f carries
+its own relative noise.
 """
 
 MODEL_STATUSES = ("ok", "exact", "no_roundoff", "undefined")
@@ -211,6 +234,14 @@ class ErrorModel:
         Relative error of one evaluation of f used for C_r.
     status : str
         One of :data:`MODEL_STATUSES`.
+    c_next : float
+        Size of the next truncation term, ``C_next h^(p+r)`` (NaN if unknown).
+        Not part of E(h); it bounds where the leading term describes the
+        curve (:meth:`asymptotic_window`).
+    next_power : int
+        r, the gap between the leading and the next truncation exponent
+        (1 for one-sided stencils, 2 for symmetric ones and the complex step;
+        0 if unknown).
     """
 
     kind: str
@@ -221,6 +252,8 @@ class ErrorModel:
     c_round: float
     eps_f: float
     status: str
+    c_next: float = math.nan
+    next_power: int = 0
 
     def truncation(self, h: npt.ArrayLike) -> np.ndarray:
         """Truncation term ``C_t h^p`` on an array of steps."""
@@ -253,6 +286,40 @@ class ErrorModel:
             return math.nan
         return float(self.error(h))
 
+    def asymptotic_window(self, tol: float = 0.2) -> tuple[float, float]:
+        """Steps where the model's log-log slope stays within ``tol`` of p.
+
+        The observed order can only be read where the truncation term
+        dominates round-off *and* the higher Taylor terms are still small.
+        With ``R/T`` the round-off to truncation ratio, the slope of
+        ``log E`` is ``p - (p+q) R/(T+R)``; it is within ``tol`` of p for
+        ``h >= h_lo = ((p+q-tol) C_r / (tol C_t))^(1/(p+q))``. The next term
+        ``C_next h^(p+r)`` shifts it by at most ``r a/(1-a)``,
+        ``a = (C_next/C_t) h^r``, which is within ``tol`` for
+        ``h <= h_hi = (tol C_t / ((r+tol) C_next))^(1/r)``.
+
+        Returns
+        -------
+        (float, float)
+            ``(h_lo, h_hi)``; the order is measurable when ``h_lo < h_hi``.
+            ``h_lo`` is 0 without round-off, ``h_hi`` inf when the next term
+            vanishes; NaN where the model cannot say (no truncation term,
+            unknown next term).
+        """
+        p, q = self.accuracy, self.roundoff_power
+        if not (math.isfinite(self.c_trunc) and self.c_trunc > 0 and math.isfinite(self.c_round)
+                and 0 < tol < p + q):
+            return math.nan, math.nan
+        h_lo = ((p + q - tol) * self.c_round / (tol * self.c_trunc)) ** (1.0 / (p + q))
+        if self.next_power < 1 or not math.isfinite(self.c_next):
+            h_hi = math.nan
+        elif self.c_next == 0:
+            h_hi = math.inf
+        else:
+            r = self.next_power
+            h_hi = (tol * self.c_trunc / ((r + tol) * self.c_next)) ** (1.0 / r)
+        return float(h_lo), float(h_hi)
+
 
 def _status(c_t: float, c_r: float) -> str:
     if not (math.isfinite(c_t) and math.isfinite(c_r)) or (c_t == 0 and c_r == 0):
@@ -273,6 +340,7 @@ def stencil_model(
     f_high: float,
     dtype: npt.DTypeLike = np.float64,
     *,
+    f_next: float | None = None,
     eps_factor: float = DEFAULT_EPS_FACTOR,
     noise: float | None = None,
 ) -> ErrorModel:
@@ -289,6 +357,9 @@ def stencil_model(
         ``f^(p+m)(x)`` along the differentiated coordinate.
     dtype : dtype-like
         Number type of the evaluation.
+    f_next : float, optional
+        ``f^(k)(x)`` with ``k = next_truncation_order(stencil)``, used only by
+        :meth:`ErrorModel.asymptotic_window`.
     eps_factor, noise
         See :func:`function_noise`.
 
@@ -308,8 +379,26 @@ def stencil_model(
     eps_f = function_noise(dtype, eps_factor=eps_factor, noise=noise)
     c_t = abs(float(stencil.truncation_constant())) * _magnitude(f_high)
     c_r = eps_f * float(sum(abs(w) for w in stencil.weights)) * _magnitude(f_value)
+    k = next_truncation_order(stencil)
+    c_next = abs(float(stencil.moment(k) / factorial(k))) * _magnitude(f_next) if f_next is not None else math.nan
     return ErrorModel("stencil", stencil.derivative, stencil.accuracy, stencil.derivative,
-                      c_t, c_r, eps_f, _status(c_t, c_r))
+                      c_t, c_r, eps_f, _status(c_t, c_r), c_next, k - stencil.derivative - stencil.accuracy)
+
+
+def next_truncation_order(stencil: Stencil) -> int:
+    """Derivative order k of the second truncation term: the first k > p+m with a non-zero moment.
+
+    Examples
+    --------
+    >>> from harness.stencils import standard_stencil
+    >>> next_truncation_order(standard_stencil("forward")), next_truncation_order(standard_stencil("central"))
+    (3, 5)
+    """
+    first = stencil.derivative + stencil.accuracy
+    for k in range(first + 1, first + 2 * stencil.n_points + 3):
+        if stencil.moment(k) != 0:
+            return k
+    return first + 1  # pragma: no cover - a stencil's moments cannot all vanish beyond its order
 
 
 def complex_step_model(
@@ -317,6 +406,7 @@ def complex_step_model(
     d3: float,
     dtype: npt.DTypeLike = np.float64,
     *,
+    d5: float | None = None,
     eps_factor: float = DEFAULT_EPS_FACTOR,
     noise: float | None = None,
 ) -> ErrorModel:
@@ -339,9 +429,12 @@ def complex_step_model(
     Parameters
     ----------
     d1, d3 : float
-        f'(x) and f'''(x).
+        The first and third derivatives of f at x.
     dtype : dtype-like
         Real number type of the evaluation (its complex partner is used).
+    d5 : float, optional
+        The fifth derivative (next term ``f^(5) h^4 / 120``), used only by
+        :meth:`ErrorModel.asymptotic_window`.
     eps_factor, noise
         See :func:`function_noise`.
 
@@ -353,7 +446,8 @@ def complex_step_model(
     eps_f = function_noise(dtype, eps_factor=eps_factor, noise=noise)
     c_t = _magnitude(d3) / 6
     c_r = eps_f * _magnitude(d1)
-    return ErrorModel("complex_step", 1, 2, 0, c_t, c_r, eps_f, _status(c_t, c_r))
+    c_next = _magnitude(d5) / 120 if d5 is not None else math.nan
+    return ErrorModel("complex_step", 1, 2, 0, c_t, c_r, eps_f, _status(c_t, c_r), c_next, 2)
 
 
 # --------------------------------------------------------------------------- #
@@ -373,11 +467,13 @@ def higher_derivative(
     up to :data:`harness.reference.MAX_ORDER` (6) use the checked
     :func:`~harness.reference.reference_derivative` (asking for 10 agreeing
     digits instead of 20). Higher orders (e.g. central p=6 with m=1 needs
-    f^(7)) fall back to ``mpmath.diff`` at ``2 dps`` digits with a step
-    ``2**-(dps/2)`` times the point's scale (at least 1): its error is
-    ``O(h^2)`` relative and its cancellation loses about ``n log10(1/h)``
-    digits, both far below the few digits needed. Unlike the reference, that
-    fallback is not self-checked.
+    f^(7)) fall back to ``mpmath.diff`` with the step ``l * 2**-(prec+10)``,
+    ``l = min(|x_i|, 1)`` over the differentiated coordinates (relative to the
+    point below 1, so ``log`` near 0 stays in its domain; absolute above, as
+    in :mod:`harness.reference`). ``mpmath.diff`` raises the working precision
+    to ``(prec + 20)(n + 1)`` bits itself, which covers the ``n log2(1/h)``
+    bits the differencing cancels. Unlike the reference, that fallback is not
+    self-checked; the model needs only a few digits.
 
     Parameters
     ----------
@@ -400,15 +496,15 @@ def higher_derivative(
     if sum(orders) <= MAX_ORDER:
         ref = reference_derivative(f_mp, point, orders, dps=dps, min_digits=min(10.0, float(dps)))
         return float(ref.hi) if ref.reliable else math.nan
-    if not all(math.isfinite(float(v)) for v in point):
-        return math.nan
+    if not math.isfinite(_value(f_mp, point, dps)):
+        return math.nan  # non-finite point, failing f, or complex f (log(-1)): no real derivative
     saved = mpmath.mp.prec
     try:
-        with mpmath.workdps(2 * dps):
-            xs = [mpmath.mpf(float(v)) for v in point]
-            scale = max([abs(x) for x in xs] + [mpmath.mpf(1)])
-            step = scale * mpmath.mpf(2) ** (-int(dps * math.log2(10) / 2))
-            value = mpmath.diff(lambda *c: f_mp(*c), xs, orders, h=step)
+        with mpmath.workdps(dps):
+            xs = [mpmath.mpf(float(v)) for v in point]  # exact: float64 (or narrower) values
+            scale = min([abs(x) for x, n in zip(xs, orders) if n and x != 0] + [mpmath.mpf(1)])
+            step = mpmath.ldexp(scale, -(mpmath.mp.prec + 10))
+            value = mpmath.diff(f_mp, xs, orders, h=step)
         if isinstance(value, mpmath.mpc):
             if value.imag != 0:
                 return math.nan
@@ -431,10 +527,13 @@ def scheme_model(
     eps_factor: float = DEFAULT_EPS_FACTOR,
     noise: float | None = None,
     dps: int = 30,
+    window: bool = True,
 ) -> ErrorModel:
     """The error model of a scheme on f at a point, along one coordinate.
 
     The point is first rounded to ``dtype``, as the harness evaluates it.
+    The model's h is the absolute step (for ``step_scale='relative'`` curves
+    compare with ``h_used``, or divide h* by ``max(1, |x|)``).
 
     Parameters
     ----------
@@ -451,18 +550,27 @@ def scheme_model(
         See :func:`function_noise`.
     dps : int
         Working precision of the derivatives (see :func:`higher_derivative`).
+    window : bool
+        Also compute the next truncation term (one more derivative) for
+        :meth:`ErrorModel.asymptotic_window`.
 
     Returns
     -------
     ErrorModel
+
+    Raises
+    ------
+    TypeError
+        For schemes without a model (mixed partials, library baselines,
+        adaptive step selectors).
 
     Examples
     --------
     >>> import mpmath
     >>> from harness.schemes import make_scheme
     >>> m = scheme_model(make_scheme("central"), mpmath.exp, [0.0])
-    >>> f"{m.h_star:.3e}"
-    '6.934e-06'
+    >>> f"{m.h_star:.3e}"   # (3 * 0.3 * 2**-53 * |exp(0)| / |exp'''(0)|)**(1/3)
+    '4.640e-06'
     """
     point = [float(np.dtype(dtype).type(v)) for v in point]
     if not 0 <= component < len(point):
@@ -474,12 +582,15 @@ def scheme_model(
         return higher_derivative(f_mp, point, [n if i == component else 0 for i in range(len(point))], dps=dps)
 
     if isinstance(scheme, ComplexStepScheme):
-        return complex_step_model(deriv(1), deriv(3), dtype, eps_factor=eps_factor, noise=noise)
-    if isinstance(scheme, StencilScheme):
+        return complex_step_model(deriv(1), deriv(3), dtype, d5=deriv(5) if window else None,
+                                  eps_factor=eps_factor, noise=noise)
+    if isinstance(scheme, StencilScheme):  # includes Richardson schemes (kind 'richardson')
         st = scheme.stencil
-        return stencil_model(st, deriv(0), deriv(st.derivative + st.accuracy), dtype,
+        f_next = deriv(next_truncation_order(st)) if window else None
+        return stencil_model(st, deriv(0), deriv(st.derivative + st.accuracy), dtype, f_next=f_next,
                              eps_factor=eps_factor, noise=noise)
-    raise TypeError(f"unknown scheme type {type(scheme).__name__}")
+    raise TypeError(f"no error model for scheme {getattr(scheme, 'name', scheme)!r} of kind "
+                    f"{getattr(scheme, 'kind', '?')!r}: only stencil, richardson and complex_step schemes are modelled")
 
 
 def _value(f_mp: Callable[..., Any], point: Sequence[float], dps: int) -> float:
@@ -487,7 +598,7 @@ def _value(f_mp: Callable[..., Any], point: Sequence[float], dps: int) -> float:
     saved = mpmath.mp.prec
     try:
         with mpmath.workdps(dps):
-            y = f_mp(*[mpmath.mpf(v) for v in point])
+            y = f_mp(*[mpmath.mpf(float(v)) for v in point])
         if isinstance(y, mpmath.mpc):
             y = y.real if y.imag == 0 else mpmath.nan
         return float(y)
@@ -511,7 +622,7 @@ def model_curve(model: ErrorModel, h: npt.ArrayLike) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- #
-# Observed side: regimes, optimum and order from one curve's rows             #
+# Observed side: optimum, order and regimes from one curve's rows             #
 # --------------------------------------------------------------------------- #
 
 def _as_float(a: npt.ArrayLike) -> np.ndarray:
@@ -524,11 +635,12 @@ def observed_optimum(h: npt.ArrayLike, err: npt.ArrayLike, *, window: float = 0.
     A single round-off error can be arbitrarily small: the rounding errors of
     the samples may cancel the truncation term, and with exact steps the
     estimate is often the correctly rounded derivative itself (error 0 or
-    half an ulp) deep in the round-off regime. The raw argmin of the error is
-    therefore biased towards tiny steps, often by decades. The optimum is
-    instead taken on the root-mean-square error over a window of
-    ``+-window`` decades of h, an estimate of the expected error at that
-    step; on a grid coarser than the window it is the raw argmin.
+    half an ulp) deep in the round-off regime. The raw argmin
+    (:func:`harness.analysis.optimum`) is therefore biased towards small
+    steps, often by decades. Here the optimum is taken on the root mean
+    square of the errors within ``+-window`` decades of each step, an
+    estimate of the expected error there; on a grid coarser than the window
+    it is the raw argmin.
 
     Parameters
     ----------
@@ -542,6 +654,15 @@ def observed_optimum(h: npt.ArrayLike, err: npt.ArrayLike, *, window: float = 0.
     -------
     (float, float)
         The step and the windowed RMS error there; NaNs if nothing is valid.
+
+    Examples
+    --------
+    >>> h = np.logspace(-12, 0, 121)
+    >>> err = 0.5 * h + 1e-16 / h
+    >>> err[50] = 0.0                       # a lucky cancellation at h = 1e-7
+    >>> from harness.analysis import optimum
+    >>> optimum(h, err)[0], f"{observed_optimum(h, err)[0]:.2e}"   # the minimum of err is at 1.4e-8
+    (1e-07, '1.58e-08')
     """
     h, err = _as_float(h), _as_float(err)
     keep = np.isfinite(h) & (h > 0) & np.isfinite(err)
@@ -555,21 +676,89 @@ def observed_optimum(h: npt.ArrayLike, err: npt.ArrayLike, *, window: float = 0.
     return float(h[k]), float(rms[k])
 
 
-def _truncation_line(h: np.ndarray, err: np.ndarray) -> SlopeFit | None:
-    """The truncation power law of a curve (h sorted), or None.
+def _consistent_run(local: np.ndarray, i: int, band: float) -> int:
+    """Last index j >= i such that local[i:j+1] spans at most ``band``."""
+    lo = hi = local[i]
+    j = i
+    while j + 1 < local.size:
+        lo2, hi2 = min(lo, local[j + 1]), max(hi, local[j + 1])
+        if hi2 - lo2 > band:
+            break
+        lo, hi, j = lo2, hi2, j + 1
+    return j
 
-    :func:`harness.analysis.truncation_fit` (the longest run of consistent
-    local slopes) on the steps at and right of the observed optimum; only a
-    positive slope counts (truncation grows with h).
+
+def fit_order(
+    h: npt.ArrayLike,
+    err: npt.ArrayLike,
+    labels: npt.ArrayLike | None = None,
+    *,
+    tol: float = 0.25,
+    min_points: int = 3,
+    min_slope: float = 0.5,
+) -> SlopeFit:
+    """Observed order: the truncation plateau of :func:`harness.analysis.truncation_fit`, floors excluded.
+
+    Same algorithm as ``truncation_fit`` (right of the raw optimum, the
+    longest run of local slopes within a band ``2 tol``, fitted by least
+    squares) except that runs whose overall slope is below ``min_slope`` are
+    not candidates. Truncation error grows like ``h^p`` with ``p >= 1``; a
+    flat run is a round-off floor. ``truncation_fit`` takes the longest run
+    whatever its slope, so on the complex-step sweep
+    (``experiments/complex_step.yaml``, h = 1e-300 .. 1) it fits the flat
+    floor at h ~ 1e-189 .. 1e-174 and reports an order of 0.01. Whenever the
+    longest run is a truncation run, both give the same fit.
+
+    Parameters
+    ----------
+    h, err : array_like
+        Steps and absolute errors of one curve.
+    labels : array_like of str, optional
+        From :func:`label_regimes`: restrict the search to the steps
+        labelled ``'truncation'``.
+    tol : float
+        Half-width of the band the local slopes of a run stay in.
+    min_points : int
+        Fewest points a fit may use.
+    min_slope : float
+        Smallest overall slope a run may have.
+
+    Returns
+    -------
+    SlopeFit
+        NaN slope when no run qualifies.
+
+    Examples
+    --------
+    >>> h = np.logspace(-12, 0, 25)
+    >>> err = np.maximum(h**2, 1e-16)        # a floor below h = 1e-8
+    >>> round(fit_order(h, err).slope, 6)
+    2.0
     """
-    h_opt, _ = observed_optimum(h, err)
-    if not math.isfinite(h_opt):
-        return None
-    right = h >= h_opt
-    fit = truncation_fit(h[right], err[right])
-    if not (math.isfinite(fit.slope) and fit.slope > 0):
-        return None
-    return fit
+    h, err = _as_float(h), _as_float(err)
+    if labels is not None:
+        chosen = np.asarray(labels).reshape(-1) == "truncation"
+        h, err = h[chosen], err[chosen]
+    keep = np.isfinite(h) & (h > 0) & np.isfinite(err) & (err > 0)
+    order = np.argsort(h[keep], kind="stable")
+    lh, le = np.log10(h[keep][order]), np.log10(err[keep][order])
+    if lh.size < min_points:
+        return SlopeFit.none()
+    start = int(np.argmin(le))
+    lh, le = lh[start:], le[start:]
+    local = np.diff(le) / np.diff(lh)
+    best = (0, -1)
+    for i in range(local.size):
+        j = _consistent_run(local, i, 2 * tol)
+        if (le[j + 1] - le[i]) / (lh[j + 1] - lh[i]) < min_slope:
+            continue
+        if j - i > best[1] - best[0]:
+            best = (i, j)
+    i, j = best
+    if j < i or j - i + 2 < min_points:
+        return SlopeFit.none()
+    slope, intercept = np.polyfit(lh[i : j + 2], le[i : j + 2], 1)
+    return SlopeFit(float(slope), float(10 ** lh[i]), float(10 ** lh[j + 1]), j - i + 2, float(intercept))
 
 
 def _within(rho: float, factor: float) -> bool:
@@ -612,33 +801,33 @@ def label_regimes(
     The labels come from the data alone (no model, no hand-picked h):
 
     1. ``'invalid'``: ``status != 'ok'`` or a non-finite error or step (e.g.
-       the ``step_underflow`` row where ``h_used == 0`` and no estimate exists).
-    2. The *truncation law* ``T(h) = a h^q`` is fitted over the truncation
-       plateau: :func:`harness.analysis.truncation_fit` on the steps at and
-       right of the observed optimum (:func:`observed_optimum`), kept only if
-       ``q > 0``.
+       the ``step_underflow`` row where ``h_used == 0`` and no estimate
+       exists; it is not a collapsed estimate, there is none).
+    2. The *truncation law* ``T(h) = a h^q`` is the least-squares line over
+       the truncation plateau found by :func:`fit_order` (``q >= 0.5``).
     3. ``'truncation'``: starting at the plateau's left end and walking
        towards smaller h, the steps while the error stays within a factor
-       ``follow`` of ``T(h)`` (round-off below about half the truncation
+       ``follow`` of ``T(h)`` (round-off at most about half the truncation
        term), and every step right of them. (If the plateau's own leftmost
        steps are off by more than ``follow`` -- its slope band tolerates
        some round-off -- they are left out instead.)
     4. ``'transition'``: continuing the walk, the steps whose error is within
        a factor ``transition`` of ``T(h)`` but no longer within ``follow``:
-       round-off and truncation are of similar size (neither dominates).
+       round-off and truncation are of similar size, neither dominates.
     5. ``'round-off'``: every valid step left of that, where the error has
        left the truncation law by more than a factor ``transition``, upwards
-       (round-off dominates) or downwards (round-off cancelled the truncation
-       term, which takes a round-off error at least as large; an error of
-       exactly 0 lands here).
+       (round-off dominates) or downwards (round-off cancelled the
+       truncation term, which takes a round-off error at least as large; an
+       error of exactly 0 lands here). For the complex step this is its flat
+       floor of a few ulps.
     6. ``'floor'``: round-off steps where the estimate has collapsed:
        ``estimate == 0`` with a non-zero reference (``f(x + o h) == f(x)`` in
        floating point) or a relative error >= 1/2. There the error no longer
        depends on h.
 
-    Without a truncation law (no positive-slope plateau of at least 3 points,
-    e.g. a stencil exact for f) every valid step is ``'round-off'`` or
-    ``'floor'``.
+    Without a truncation law (no plateau of at least 3 points with slope
+    >= 0.5, e.g. a stencil exact for f) every valid step is ``'round-off'``
+    or ``'floor'``.
 
     Parameters
     ----------
@@ -659,8 +848,9 @@ def label_regimes(
     --------
     >>> h = np.logspace(-12, 0, 13)
     >>> err = 0.5 * h + 1e-16 / h
-    >>> label_regimes(h, err, ["ok"] * 13, 1 + err, np.ones(13))[[0, 4, 6, 12]]
-    array(['round-off', 'round-off', 'transition', 'truncation'], dtype='<U10')
+    >>> labels = label_regimes(h, err, ["ok"] * 13, 1 + err, np.ones(13))
+    >>> labels[[3, 4, 5, 12]].tolist()
+    ['round-off', 'transition', 'truncation', 'truncation']
     """
     h, err, estimate, reference = (_as_float(a) for a in (h, err, estimate, reference))
     status = np.asarray(status, dtype=object).reshape(-1).astype(str)
@@ -674,9 +864,9 @@ def label_regimes(
     idx = idx[np.argsort(h[idx], kind="stable")]
     hv, ev = h[idx], err[idx]
     cut_t = cut_r = hv.size  # [cut_t:] truncation, [cut_r:cut_t] transition, [:cut_r] round-off
-    fit = _truncation_line(hv, ev) if hv.size else None
-    if fit is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
+    fit = fit_order(hv, ev)
+    if math.isfinite(fit.slope):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             rho = ev / (10.0**fit.intercept * hv**fit.slope)
         start = int(np.searchsorted(hv, fit.h_min * (1 - 1e-12)))
         cut_t = _truncation_start(rho, start, follow)
@@ -685,42 +875,8 @@ def label_regimes(
     sub[cut_r:cut_t] = "transition"
     sub[cut_t:] = "truncation"
     ref, est = reference[idx], estimate[idx]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        collapsed = ((est == 0) & (ref != 0)) | (ev >= 0.5 * np.abs(ref))
-    sub[(sub == "round-off") & collapsed & np.isfinite(ref)] = "floor"
+    with np.errstate(invalid="ignore"):
+        collapsed = np.isfinite(ref) & (((est == 0) & (ref != 0)) | (ev >= 0.5 * np.abs(ref)))
+    sub[(sub == "round-off") & collapsed] = "floor"
     labels[idx] = sub
     return labels
-
-
-def fit_order(h: npt.ArrayLike, err: npt.ArrayLike, labels: npt.ArrayLike, *, decades: float | None = 1.0,
-              min_points: int = 3) -> SlopeFit:
-    """Observed order: least-squares slope over the steps labelled ``'truncation'``.
-
-    Parameters
-    ----------
-    h, err : array_like
-        Steps and absolute errors of one curve.
-    labels : array_like of str
-        From :func:`label_regimes`.
-    decades : float or None
-        Use only the truncation steps within this many decades of the
-        smallest one (the asymptotic end: the order is a limit h -> 0, and
-        the higher Taylor terms bend the curve at large h); None uses all.
-    min_points : int
-        Fewest points a fit may use.
-
-    Returns
-    -------
-    SlopeFit
-        NaN slope when fewer than ``min_points`` usable steps.
-    """
-    h, err = _as_float(h), _as_float(err)
-    labels = np.asarray(labels).reshape(-1)
-    keep = (labels == "truncation") & np.isfinite(err) & (err > 0) & np.isfinite(h) & (h > 0)
-    h, err = h[keep], err[keep]
-    if decades is not None and h.size:
-        sel = h <= h.min() * 10.0**decades
-        h, err = h[sel], err[sel]
-    if h.size < min_points:
-        return SlopeFit.none()
-    return _fit(np.log10(h), np.log10(err))

@@ -263,6 +263,8 @@ class _Lanes:
     def __call__(self, lanes: np.ndarray, shift: np.ndarray) -> np.ndarray:
         """f at ``x + shift[k, i] e_j`` for lane ``lanes[i]``; returns shape ``shift.shape`` ``(K, m)``."""
         k, m = shift.shape
+        if m == 0:
+            return np.empty((k, 0), dtype=self.dtype)
         coords = []
         for c in range(self.dim):
             xc = np.empty((k, m), dtype=np.result_type(self.dtype, shift.dtype))
@@ -318,19 +320,26 @@ def _stepleman_winarsky(lanes: _Lanes, base: StencilScheme) -> _Selection:
 
     Choices and deviations
     ----------------------
-    * ``h_0``: the paper chooses ``h_0`` from the number of digits lost in
-      ``f(x+h) - f(x-h)``; we use the fixed, deliberately large
-      ``0.1 * max(1, |x|)``, inside the truncation-dominated regime for
-      functions that vary on a unit (or ``|x|``) scale. It costs a few more
-      iterations (about 8 in float64, 3 in float32).
+    * ``h_0``: the paper discusses how to pick ``h_0`` so that the run starts
+      where truncation dominates (including a test on the number of digits
+      lost in ``f(x+h) - f(x-h)``); we use the fixed, deliberately large
+      ``0.1 * max(1, |x|)``, inside that regime for functions that vary on a
+      unit (or ``|x|``) scale. Measured cost on exp, sin, log, 1/(1+x**2):
+      10 values of h in float64, 5 to 7 in float32.
     * Iterations: at most ``ceil(log_beta(0.1 / eps)) + 2`` values of h (27
-      in float64, 14 in float32), i.e. until h is far below any useful step.
+      in float64, 12 in float32), i.e. until h is far below any useful step.
       If monotonicity never breaks, the last h (smallest ``d``) is returned.
     * Domain safeguard (ours): while ``D(h_i)`` is not finite *and no finite
       value has been seen*, the start is moved to ``h_{i+1}`` (e.g. ``log``
       at 0.05, where ``x - h_0 < 0``). A non-finite value after a finite one,
       a non-finite ``f(x)`` for a base that uses it, or no finite value at
       all, makes the lane fall back to ``eps_power`` for the base.
+    * Limitation (inherent in a fixed ``h_0``): the search assumes f varies on
+      the scale ``max(1, |x|)``. A pole, a domain edge or an oscillation
+      closer to x than ``h_0`` can make the first differences non-monotone
+      for reasons other than rounding, and the search then stops at a far
+      too large step (``1/x`` at 1e-3: h = 0.025; ``sin(100 x)``). The rows
+      show it; nothing is masked.
     * Bases other than ``central``: the same monotone-difference search is run
       on the base's own difference quotient (its truncation error is also
       ``c h**p + ...``), so the chosen h is the one for that stencil.
@@ -435,10 +444,12 @@ def _gmsw(lanes: _Lanes) -> _Selection:
     Steps
     -----
     FD1 (initial)
-        ``h = hbar = 10 * 2 (1 + |x|) sqrt(eps_A / (1 + |f0|))``: ten times
-        the forward-difference interval of a well-scaled function, which puts
-        ``C(Phi)`` near the middle of ``[0.001, 0.1]`` when ``|f''| ~ |f|``
-        (``h_Phi ~ h_F / sqrt(C)``). If ``C(Phi)`` is in ``[0.001, 0.1]``
+        ``h = hbar = 10 * 2 (1 + |x|) sqrt(eps_A / (1 + |f0|))`` (our choice
+        of the initial trial interval): ten times the forward-difference
+        interval of a well-scaled function, which puts ``C(Phi)`` near the
+        middle of ``[0.001, 0.1]`` when ``|f''| ~ |f|`` (an acceptable
+        ``h_Phi`` is ``h_F / sqrt(C)``, 3 to 30 times ``h_F``), so that the
+        first trial is usually accepted. If ``C(Phi)`` is in ``[0.001, 0.1]``
         accept ``h_Phi = h``; if below, go to FD2; if above, go to FD3.
     FD2 (decrease, ``h <- h / 10``)
         If ``C(Phi) > 0.1``, accept the previous interval (``h_Phi = h * 10``
@@ -458,11 +469,15 @@ def _gmsw(lanes: _Lanes) -> _Selection:
         ``h_F = hbar`` if there is no ``h_s`` (f looks nearly constant). No
         error estimate.
 
-    Simplifications (from the paper as we recall it): K = 6 changes of
-    interval; the paper's extra outputs (the central-difference interval and
-    the diagnostics/return codes) are not produced; the search uses exact
-    steps ``(x + h) - x``. A non-finite ``f(x)`` or trial value makes the lane
-    fall back to ``sqrt_eps``.
+    Fidelity: the structure above (three difference estimates and their
+    condition errors per trial, the window ``[0.001, 0.1]``, factor-10
+    changes, the fallback ``h_s``, the result formula) follows the paper as
+    we recall it, written without access to its text; details that may
+    differ are flagged as ours: ``hbar``, ``eps_A``, K = 6, and the FD2 limit
+    case. Not produced: the paper's further outputs (a central-difference
+    interval, diagnostics and return codes). The search uses exact steps
+    ``(x + h) - x``. A non-finite ``f(x)`` or trial value makes the lane fall
+    back to ``sqrt_eps`` (evaluations spent so far are still counted).
 
     Cost: 1 + 2 per trial interval, at most 1 + 2 (K + 1) = 15 evaluations.
     Whatever the base, the chosen step is the *forward*-difference interval.

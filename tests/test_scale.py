@@ -1,0 +1,165 @@
+"""Sweeps at scale: launchers, collect, resume after a kill, the on-disk reference cache, chunking."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+import mpmath
+import numpy as np
+import pandas as pd
+import pytest
+
+import harness
+from harness.cli import reset_job_state
+from harness.collect import collect
+
+ENV = {**os.environ, "HYDRA_FULL_ERROR": "0", "MPLBACKEND": "Agg"}
+SMALL = ["experiment=lecture", "plot=none"]
+
+
+def cli(*args, cwd, check=True):
+    proc = subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=ENV, capture_output=True,
+                          text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def job_rows(sweep: Path) -> int:
+    return sum(len(pd.read_parquet(p)) for p in sweep.glob("[0-9]*/results.parquet"))
+
+
+@pytest.mark.parametrize("launcher, jobs", [("joblib", 3), ("submitit_local", 2)])
+def test_parallel_launchers_and_collect(tmp_path, launcher, jobs):
+    sweep = tmp_path / "sweep"
+    nums = ",".join(str(n) for n in (9, 5, 3)[:jobs])
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=10"]
+    cli("-m", *SMALL, f"grid.num={nums}", f"hydra/launcher={launcher}", *extra, f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path)
+    assert len(list(sweep.glob("[0-9]*/results.parquet"))) == jobs
+    table, manifest = collect(sweep)
+    assert len(table) == job_rows(sweep) > 0
+    assert manifest["counts"]["ok"] == jobs and manifest["counts"]["failed"] == 0
+    assert set(table["override.grid.num"].astype(str)) == set(nums.split(","))
+    assert (sweep / "collected" / "results.parquet").is_file()
+    # Each job equals the same sweep run alone in this process (no state leaked between jobs in a worker).
+    alone = harness.run({**_lecture_dict(), "grid": {"kind": "logspace", "start": -16, "stop": 0, "num": 3}})
+    got = table[table["override.grid.num"] == "3"] if "3" in nums.split(",") else None
+    if got is not None:
+        np.testing.assert_array_equal(np.sort(got["estimate"].to_numpy()), np.sort(alone["estimate"].to_numpy()))
+
+
+def _lecture_dict():
+    return {"functions": {"cubic": {"expression": "x**3", "points": {"linspace": [-5.0, 5.0, 11]}},
+                          "cubic_sum": {"expression": "x0**3 + x1**2 + x2**4", "points": [[1.0, 1.0, 1.0]]}},
+            "schemes": {"forward": None}, "step": "nominal", "name": "lecture", "plot": {"enabled": False}}
+
+
+def test_collect_names_failed_job_and_report_works(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = cli("-m", *SMALL, "grid.num=9,0,5", f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    table, manifest = collect(sweep)
+    by_job = {j["job"]: j for j in manifest["jobs"]}
+    assert by_job["1"]["status"] == "failed" and "grid.num" in by_job["1"]["reason"]
+    assert by_job["0"]["status"] == by_job["2"]["status"] == "ok"
+    assert len(table) == job_rows(sweep)
+    proc = cli("collect", str(sweep), cwd=tmp_path)
+    assert "job 1 failed" in proc.stderr
+    files = harness.report(sweep / "collected")
+    assert files and all(p.exists() for p in files)
+    # A corrupt job file is reported by name, the rest still collected.
+    (sweep / "2" / "results.parquet").write_bytes(b"not parquet")
+    table, manifest = collect(sweep)
+    assert {j["job"]: j["status"] for j in manifest["jobs"]}["2"] == "corrupt"
+    assert len(table) == len(pd.read_parquet(sweep / "0" / "results.parquet"))
+
+
+def test_killed_run_resumes_to_the_same_table(tmp_path):
+    args = ["functions=line", "functions.mixed_line.points.linspace=[0.5,1.0,400]", "schemes=basic", "plot=none",
+            "grid=dense", "numbers=both", "memory_mb=16", "reference.cache_dir=null"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args, f"hydra.run.dir={killed}"], cwd=tmp_path,
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not list((killed / "parts").glob("*.parquet")):
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "results.parquet").exists(), "the run finished before it could be killed"
+    n_parts = len(list((killed / "parts").glob("*.parquet")))
+    assert n_parts >= 1
+    for part in (killed / "parts").glob("*.parquet"):
+        pd.read_parquet(part)  # every file under a final name is complete
+    cli(*args, f"hydra.run.dir={killed}", cwd=tmp_path)
+    clean = tmp_path / "clean"
+    cli(*args, f"hydra.run.dir={clean}", cwd=tmp_path)
+    a = pd.read_parquet(killed / "results.parquet")
+    b = pd.read_parquet(clean / "results.parquet")
+    assert len(a) == 5 * 161 * 400 * 2
+    pd.testing.assert_frame_equal(a, b)
+    assert json.loads((killed / "meta.json").read_text())["fingerprint"] == \
+        json.loads((clean / "meta.json").read_text())["fingerprint"]
+
+
+def test_rerun_of_a_finished_run_does_nothing_and_changed_config_recomputes(tmp_path, compose_cfg):
+    cfg = compose_cfg(*SMALL)
+    first = harness.run(cfg, out_dir=tmp_path)
+    stamp = (tmp_path / "results.parquet").stat().st_mtime_ns
+    again = harness.run(cfg, out_dir=tmp_path)
+    assert (tmp_path / "results.parquet").stat().st_mtime_ns == stamp
+    pd.testing.assert_frame_equal(first, again)
+    other = harness.run(compose_cfg(*SMALL, "grid.num=5"), out_dir=tmp_path)
+    assert other["h"].nunique() == 5
+
+
+def test_second_run_with_new_grid_computes_no_reference(tmp_path, compose_cfg):
+    cache = tmp_path / "cache"
+    common = [*SMALL, f"reference.cache_dir={cache}"]
+    harness.run(compose_cfg(*common), out_dir=tmp_path / "a")
+    meta_a = json.loads((tmp_path / "a" / "meta.json").read_text())["reference_cache"]
+    assert meta_a["misses"] == 14 and meta_a["disk_hits"] == 0  # 11 points of x**3 + 3 partials of cubic_sum
+    harness.run(compose_cfg(*common, "grid=dense"), out_dir=tmp_path / "b")
+    meta_b = json.loads((tmp_path / "b" / "meta.json").read_text())["reference_cache"]
+    assert meta_b["misses"] == 0 and meta_b["disk_hits"] == 14
+
+
+def test_chunked_sweep_equals_unchunked():
+    cfg = {"functions": {"f": {"expression": "exp(x) / sqrt(sin(x)**3 + cos(x)**3)",
+                               "points": {"linspace": [0.5, 1.0, 1000]}},
+                         "g": {"expression": "x0 * sin(x1)", "points": [[0.5, 1.0], [1.5, 2.0], [0.1, 0.2]]}},
+           "schemes": {"central": None, "forward": None, "complex_step": None, "hess": {"kind": "mixed"}},
+           "grid": {"kind": "logspace", "start": -12, "stop": 0, "num": 97}, "plot": {"enabled": False}}
+    whole = harness.run(cfg)
+    chunked = harness.run({**cfg, "memory_mb": 16})
+    spec = harness.build_spec({**cfg, "memory_mb": 16})
+    from harness.api import chunk_bounds
+
+    assert len(chunk_bounds(spec, spec.functions[0], "float64")) > 1
+    # Chunks change the row order (chunk-major), never the rows.
+    key = ["function", "scheme", "point_index", "component", "component2", "h"]
+
+    def canonical(t):
+        t = t.sort_values(key, kind="stable").reset_index(drop=True)
+        return t.astype({c: str for c in t.columns if isinstance(t[c].dtype, pd.CategoricalDtype)})
+
+    pd.testing.assert_frame_equal(canonical(whole), canonical(chunked))
+
+
+def test_reset_job_state():
+    mpmath.mp.dps = 99
+    np.seterr(all="raise")
+    matplotlib.rcParams["lines.linewidth"] = 9
+    try:
+        reset_job_state()
+        assert mpmath.mp.dps == 15
+        assert np.geterr()["divide"] == "warn"
+        assert matplotlib.rcParams["lines.linewidth"] == matplotlib.rcParamsDefault["lines.linewidth"]
+    finally:
+        mpmath.mp.dps = 15
+        np.seterr(all="warn", under="ignore")
