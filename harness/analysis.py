@@ -50,38 +50,43 @@ def _fit(lh: np.ndarray, le: np.ndarray) -> SlopeFit:
     return SlopeFit(slope, float(10 ** lh.min()), float(10 ** lh.max()), int(lh.size), float(ym - slope * xm))
 
 
-def longest_band(values: list[float], width: float) -> tuple[int, int]:
-    """First longest run ``values[i..j]`` whose max - min <= width, as inclusive (i, j); (0, -1) if empty.
+def maximal_runs(values: list[float], width: float) -> list[tuple[int, int]]:
+    """For each start i, the longest run ``values[i..j]`` with max - min <= width, as (i, j).
 
     Two pointers with monotonic queues of the running max and min: O(n).
+    A NaN ends every run through it (its start gets j = i - 1).
     """
     from collections import deque
 
-    best = (0, -1)
+    n = len(values)
+    runs = []
     lo_q: deque[int] = deque()
     hi_q: deque[int] = deque()
-    i = 0
-    for j, v in enumerate(values):
-        if v != v:  # NaN breaks a run
-            lo_q.clear()
-            hi_q.clear()
-            i = j + 1
-            continue
-        while lo_q and values[lo_q[-1]] >= v:
-            lo_q.pop()
-        lo_q.append(j)
-        while hi_q and values[hi_q[-1]] <= v:
-            hi_q.pop()
-        hi_q.append(j)
-        while values[hi_q[0]] - values[lo_q[0]] > width:
-            i += 1
-            if lo_q[0] < i:
-                lo_q.popleft()
-            if hi_q[0] < i:
-                hi_q.popleft()
-        if j - i > best[1] - best[0]:
-            best = (i, j)
-    return best
+    j = -1  # values[i..j] is the current window
+    for i in range(n):
+        if j < i - 1:
+            j = i - 1
+        while lo_q and lo_q[0] < i:
+            lo_q.popleft()
+        while hi_q and hi_q[0] < i:
+            hi_q.popleft()
+        while j + 1 < n:
+            v = values[j + 1]
+            if v != v:
+                break
+            lo = min(v, values[lo_q[0]]) if lo_q else v
+            hi = max(v, values[hi_q[0]]) if hi_q else v
+            if hi - lo > width:
+                break
+            j += 1
+            while lo_q and values[lo_q[-1]] >= v:
+                lo_q.pop()
+            lo_q.append(j)
+            while hi_q and values[hi_q[-1]] <= v:
+                hi_q.pop()
+            hi_q.append(j)
+        runs.append((i, j))
+    return runs
 
 
 def _valid(h: np.ndarray, err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,15 +97,18 @@ def _valid(h: np.ndarray, err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return h[keep][order], err[keep][order]
 
 
-def truncation_fit(h: np.ndarray, err: np.ndarray, *, tol: float = 0.25, min_points: int = 3) -> SlopeFit:
+def truncation_fit(h: np.ndarray, err: np.ndarray, *, tol: float = 0.25, min_points: int = 3,
+                   min_slope: float = 0.5) -> SlopeFit:
     """Observed order: slope over the truncation regime, found from the data.
 
     The regime is not hand-picked. Right of the observed optimum, local
     slopes between neighbouring steps are computed; the longest run of
-    consecutive local slopes that stay within ``2 * tol`` of each other is the
-    truncation plateau (round-off noise near h* and the pre-asymptotic bend
-    at large h break such runs). The slope is a least-squares fit over the
-    points spanned by that run.
+    consecutive local slopes that stay within ``2 * tol`` of each other and
+    whose overall slope is at least ``min_slope`` is the truncation plateau
+    (round-off noise near h* and the pre-asymptotic bend at large h break
+    such runs; truncation grows like h^p with p >= 1, so a flat run is a
+    round-off floor, e.g. the complex step's). The slope is a least-squares
+    fit over the points spanned by that run.
 
     Parameters
     ----------
@@ -111,6 +119,8 @@ def truncation_fit(h: np.ndarray, err: np.ndarray, *, tol: float = 0.25, min_poi
         Half-width of the band local slopes must stay in.
     min_points : int
         Fewest points a fit may use.
+    min_slope : float
+        Smallest overall slope a candidate run may have.
 
     Returns
     -------
@@ -131,7 +141,10 @@ def truncation_fit(h: np.ndarray, err: np.ndarray, *, tol: float = 0.25, min_poi
     if lh.size < min_points:
         return SlopeFit.none()
     local = (np.diff(le) / np.diff(lh)).tolist()
-    i, j = longest_band(local, 2 * tol)
+    i, j = 0, -1  # inclusive range of local-slope indices
+    for a, b in maximal_runs(local, 2 * tol):
+        if b - a > j - i and (le[b + 1] - le[a]) / (lh[b + 1] - lh[a]) >= min_slope:
+            i, j = a, b
     if j < i or (j - i + 2) < min_points:
         return SlopeFit.none()
     return _fit(lh[i : j + 2], le[i : j + 2])

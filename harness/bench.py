@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -59,7 +60,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=161)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--loop-repeat", type=int, default=1)
+    parser.add_argument("--scale", action="store_true",
+                        help="also run the scale benchmarks: a 10^7-row sweep, basic vs joblib multirun, "
+                             "cold vs warm reference cache (several minutes)")
+    parser.add_argument("--big-sweep", action="store_true", help=argparse.SUPPRESS)  # child process of --scale
     args = parser.parse_args(argv)
+    if args.big_sweep:
+        big_sweep()
+        return
 
     expr = parse_expression(EXPRESSION, name="bench")
     xs = np.linspace(0.5, 1.0, args.points)
@@ -126,6 +134,98 @@ def main(argv: list[str] | None = None) -> None:
     t_table = time.perf_counter() - t0
     print(f"reference (mpmath, {args.points} points, once)  {t_ref:7.2f} s   ({t_ref / args.points * 1e3:.2f} ms each)")
     print(f"tidy table build ({n_est:,} rows)     {t_table * 1e3:7.1f} ms")
+    if args.scale:
+        scale_benchmarks()
+
+
+BIG_FUNCTIONS = {
+    f"f{k:02d}": expr
+    for k, expr in enumerate(
+        [f"exp({a} * x)" for a in (0.5, 1, 1.5, 2)]
+        + [f"sin({a} * x + 0.3)" for a in (1, 2, 3, 4)]
+        + [f"log({a} + x)" for a in (0.5, 1, 2, 4)]
+        + [f"1 / ({a} + x**2)" for a in (0.5, 1, 2, 4)]
+        + ["sqrt(1 + x**2)", "tanh(x)", "arctan(x) * exp(-x)", "cosh(x) / (2 + sin(x))"]
+    )
+}
+BIG_SCHEMES = {
+    "forward": None, "backward": None, "central": None, "central4": None,
+    "central6": {"kind": "stencil", "direction": "central", "accuracy": 6},
+    "forward2": {"kind": "stencil", "direction": "forward", "accuracy": 2},
+    "skewed": {"kind": "stencil", "offsets": [-1, 0, 2, 3]},
+    "richardson": {"kind": "richardson", "base": "central"},
+    "second": {"kind": "stencil", "direction": "central", "derivative": 2, "accuracy": 2},
+    "complex_step": None,
+}
+
+
+def big_sweep() -> None:
+    """20 functions x 100 points x 10 schemes x 250 h x 2 number types = 10^7 rows, written to disk."""
+    import resource
+    import tempfile
+
+    from .api import run
+
+    cfg = {
+        "name": "big",
+        "functions": {n: {"expression": e, "points": {"linspace": [0.5, 1.5, 100]}} for n, e in BIG_FUNCTIONS.items()},
+        "schemes": BIG_SCHEMES,
+        "grid": {"kind": "logspace", "start": -16, "stop": 0, "num": 250},
+        "dtypes": ["float64", "float32"],
+        "plot": {"enabled": False},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        table = run(cfg, out_dir=tmp, progress=False)
+        wall = time.perf_counter() - t0
+        size = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB on Linux
+    print(f"10^7-row sweep: {len(table):,} rows in {wall:.1f} s = {len(table) / wall:,.0f} rows/s, "
+          f"peak RSS {rss:.2f} GiB, {size / 2**20:.0f} MiB on disk (results + summary)")
+
+
+def scale_benchmarks() -> None:
+    """The scale figures of the 'Sweeps at scale' issue, each in fresh processes."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    print("\n-- scale --")
+    subprocess.run([sys.executable, "-m", "harness.bench", "--big-sweep"], check=True)
+
+    heavy = ["functions=line", "functions.mixed_line.points.linspace=[0.5,1.0,3000]", "schemes=basic",
+             "grid=dense", "plot=none", "reference.cache_dir=null", "numbers=float64,float32", "step=exact,nominal"]
+    times = {}
+    for launcher, extra in (("basic", []), ("joblib", ["hydra.launcher.n_jobs=2"])):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "harness", "-m", *heavy, f"hydra/launcher={launcher}", *extra,
+                            f"hydra.sweep.dir={tmp}/sweep"], check=True, capture_output=True, cwd=tmp)
+            times[launcher] = time.perf_counter() - t0
+    print(f"multirun of 4 heavy jobs: basic {times['basic']:.1f} s, joblib (2 workers) {times['joblib']:.1f} s, "
+          f"speed-up {times['basic'] / times['joblib']:.2f}x")
+
+    from .config import FunctionSpec, ReferenceSettings
+    from .reference import ReferenceCache
+    from .api import reference_arrays
+
+    expr = parse_expression(EXPRESSION, name="bench")
+    points = np.linspace(0.5, 1.0, 1000)[:, None]
+    fn = FunctionSpec("bench", expr, points)
+    cache_dir = Path(tempfile.mkdtemp())
+    try:
+        result = {}
+        for label in ("cold", "warm"):
+            cache = ReferenceCache(cache_dir)
+            t0 = time.perf_counter()
+            reference_arrays(fn, points, [(1,), (2,)], ReferenceSettings(), cache)
+            result[label] = (time.perf_counter() - t0, cache.misses, cache.disk_hits)
+        (tc, mc, _), (tw, mw, hw) = result["cold"], result["warm"]
+        print(f"reference cache, 2000 references: cold {tc:.2f} s ({mc} computed), "
+              f"warm {tw:.2f} s ({mw} computed, {hw} read from disk), {tc / tw:.0f}x")
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,9 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120) -> Figure:
     matplotlib.figure.Figure
     """
     first = cell.iloc[0]
-    curves = list(cell.groupby(["scheme", "dtype", "step_scale"], observed=True, sort=False))
+    by_job = "job" in cell.columns and cell["job"].nunique() > 1  # a collected multirun
+    curve_keys = ["scheme", "dtype", "step_scale"] + (["job"] if by_job else [])
+    curves = list(cell.groupby(curve_keys, observed=True, sort=False))
     many_scales = cell["step_scale"].nunique() > 1
     rows = (len(curves) + 1) // 2
     # Legend below the axes (two columns) so long labels never run off the canvas.
@@ -121,14 +123,18 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120) -> Figure:
     truncation_guides: dict[int, tuple[float, float, float]] = {}
     roundoff_guides: dict[int, tuple[float, float, float]] = {}
     drawn = 0
-    for (scheme, dtype, scale), g in curves:
+    for key, g in curves:
+        scheme, dtype, scale = key[:3]
         g = g.sort_values("h")
         ok = g[(g["status"] == "ok") & np.isfinite(g["abs_error"]) & (g["abs_error"] > 0)]
         if ok.empty:
             continue
-        i = schemes.index(str(scheme))
-        color, marker = PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]
+        i = schemes.index(str(scheme)) + (int(key[3]) if by_job and str(key[3]).isdigit() else 0)
+        # Colour and marker cycle at different rates, so schemes 8 apart still differ.
+        color, marker = PALETTE[i % len(PALETTE)], MARKERS[(i + i // len(PALETTE)) % len(MARKERS)]
         tag = f"{dtype}, {scale}" if many_scales else f"{dtype}"
+        if by_job:
+            tag += f", job {key[3]}"
         if bool(g["adaptive"].all()):
             # A step selector or adaptive library call: one marker per point at the h it chose.
             h_c, e_c = ok["h_used"].to_numpy(), ok["abs_error"].to_numpy()
@@ -191,7 +197,8 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120) -> Figure:
     fig.text(0.10, y_text, "\u2190 round-off dominates", fontsize=7.5, color="0.4", va="top")
     fig.text(0.96, y_text, "truncation dominates \u2192", fontsize=7.5, color="0.4", va="top", ha="right")
     digits = float(first["reference_digits"])
-    fig.text(0.99, 0.01, f"reference: mpmath, {digits:.0f} digits agree ({first['reference_status']})",
+    agree = "all digits agree" if np.isinf(digits) else f"{digits:.0f} digits agree"
+    fig.text(0.99, 0.01, f"reference: mpmath, {agree} ({first['reference_status']})",
              fontsize=6.5, color="0.35", ha="right", va="bottom")
     return fig
 

@@ -26,8 +26,8 @@ which gives the textbook ``2 sqrt(eps_f |f| / |f''|)`` (forward) and
 
 *Observed* (from the tidy table rows of one curve): :func:`observed_optimum`
 is a robust observed h* (the raw argmin of a noisy error curve is not), and
-:func:`fit_order` is :func:`harness.analysis.truncation_fit` without its
-one failure (it may fit a flat round-off floor), and :func:`label_regimes`
+:func:`fit_order` is :func:`harness.analysis.truncation_fit` (optionally on the
+steps labelled truncation), and :func:`label_regimes`
 tags every step as ``'truncation'``, ``'round-off'``, ``'transition'``,
 ``'floor'`` or ``'invalid'``.
 """
@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .analysis import SlopeFit
+from .analysis import SlopeFit, truncation_fit
 from .reference import MAX_ORDER, reference_derivative
 from .schemes import ComplexStepScheme, Scheme, StencilScheme
 from .stencils import Stencil
@@ -424,7 +424,11 @@ def complex_step_model(
     floor, ``h* = sqrt(6 eps_f |f'| / |f'''|)``: any smaller step is as good,
     any larger one worse. The predicted minimal error is
     ``E(h*) = 2 eps_f |f'|``; steps below h* reach the floor ``eps_f |f'|``
-    (:attr:`ErrorModel.c_round`).
+    (:attr:`ErrorModel.c_round`). Measured on exp(x) sin(x) at 0.7 in
+    float64, the floor's rms is 4.1 ``eps_f |f'|`` = 2.0 ``E(h*)`` with the
+    default ``eps_factor`` (complex exp, sin and product round several times,
+    and the estimate is rounded once more), within the model's factor-10
+    claim.
 
     Parameters
     ----------
@@ -676,18 +680,6 @@ def observed_optimum(h: npt.ArrayLike, err: npt.ArrayLike, *, window: float = 0.
     return float(h[k]), float(rms[k])
 
 
-def _consistent_run(local: np.ndarray, i: int, band: float) -> int:
-    """Last index j >= i such that local[i:j+1] spans at most ``band``."""
-    lo = hi = local[i]
-    j = i
-    while j + 1 < local.size:
-        lo2, hi2 = min(lo, local[j + 1]), max(hi, local[j + 1])
-        if hi2 - lo2 > band:
-            break
-        lo, hi, j = lo2, hi2, j + 1
-    return j
-
-
 def fit_order(
     h: npt.ArrayLike,
     err: npt.ArrayLike,
@@ -697,17 +689,10 @@ def fit_order(
     min_points: int = 3,
     min_slope: float = 0.5,
 ) -> SlopeFit:
-    """Observed order: the truncation plateau of :func:`harness.analysis.truncation_fit`, floors excluded.
+    """Observed order over the truncation regime: :func:`harness.analysis.truncation_fit`.
 
-    Same algorithm as ``truncation_fit`` (right of the raw optimum, the
-    longest run of local slopes within a band ``2 tol``, fitted by least
-    squares) except that runs whose overall slope is below ``min_slope`` are
-    not candidates. Truncation error grows like ``h^p`` with ``p >= 1``; a
-    flat run is a round-off floor. ``truncation_fit`` takes the longest run
-    whatever its slope, so on the complex-step sweep
-    (``experiments/complex_step.yaml``, h = 1e-300 .. 1) it fits the flat
-    floor at h ~ 1e-189 .. 1e-174 and reports an order of 0.01. Whenever the
-    longest run is a truncation run, both give the same fit.
+    Optionally restricted to the steps :func:`label_regimes` labels
+    ``'truncation'``.
 
     Parameters
     ----------
@@ -739,26 +724,7 @@ def fit_order(
     if labels is not None:
         chosen = np.asarray(labels).reshape(-1) == "truncation"
         h, err = h[chosen], err[chosen]
-    keep = np.isfinite(h) & (h > 0) & np.isfinite(err) & (err > 0)
-    order = np.argsort(h[keep], kind="stable")
-    lh, le = np.log10(h[keep][order]), np.log10(err[keep][order])
-    if lh.size < min_points:
-        return SlopeFit.none()
-    start = int(np.argmin(le))
-    lh, le = lh[start:], le[start:]
-    local = np.diff(le) / np.diff(lh)
-    best = (0, -1)
-    for i in range(local.size):
-        j = _consistent_run(local, i, 2 * tol)
-        if (le[j + 1] - le[i]) / (lh[j + 1] - lh[i]) < min_slope:
-            continue
-        if j - i > best[1] - best[0]:
-            best = (i, j)
-    i, j = best
-    if j < i or j - i + 2 < min_points:
-        return SlopeFit.none()
-    slope, intercept = np.polyfit(lh[i : j + 2], le[i : j + 2], 1)
-    return SlopeFit(float(slope), float(10 ** lh[i]), float(10 ** lh[j + 1]), j - i + 2, float(intercept))
+    return truncation_fit(h, err, tol=tol, min_points=min_points, min_slope=min_slope)
 
 
 def _within(rho: float, factor: float) -> bool:

@@ -184,25 +184,32 @@ def scheme_rows(
             "n_evals": (flat(estimates.n_evals).astype(np.int64) if estimates.n_evals is not None
                         else np.full(n_rows, scheme.n_evals, dtype=np.int64)),
             "status": pd.Categorical.from_codes(status, categories=list(ROW_STATUSES)),
-        }
+        },
+        copy=False,  # one block per column: finalize() can release them one by one
     )
     return frame
 
 
 def finalize(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate row blocks and give string columns a categorical type."""
+    """Concatenate row blocks into one table with categorical string columns.
+
+    The blocks are consumed: each column is removed from every block as soon
+    as it has been concatenated, so peak memory stays near one table rather
+    than two (a 10^7-row sweep holds about 1.4 GB of rows).
+    """
     frames = [f for f in frames if len(f)]
     if not frames:
         return empty_table()
     columns = {}
     for col in COLUMNS:
-        parts = [f[col] for f in frames]
+        parts = [f.pop(col) for f in frames]
         if col in CATEGORICAL:
             parts = [p if isinstance(p.dtype, pd.CategoricalDtype) else p.astype("category") for p in parts]
             columns[col] = union_categoricals(parts, ignore_order=True)
         else:
             columns[col] = np.concatenate([p.to_numpy() for p in parts])
-    return pd.DataFrame(columns)
+        del parts
+    return pd.DataFrame(columns, copy=False)
 
 
 def empty_table() -> pd.DataFrame:
