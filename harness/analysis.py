@@ -179,13 +179,63 @@ def optimum(h: np.ndarray, err: np.ndarray) -> tuple[float, float]:
     return float(h[k]), float(err[k])
 
 
-def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per curve: observed h*, minimal error, observed order, round-off slope.
+def observed_optimum(h: np.ndarray, err: np.ndarray, *, window: float = 0.25) -> tuple[float, float]:
+    """Observed optimal step: argmin of the windowed root-mean-square error.
+
+    A single round-off error can be arbitrarily small: the rounding errors of
+    the samples may cancel the truncation term, and with exact steps the
+    estimate is often the correctly rounded derivative itself (error 0 or
+    half an ulp) deep in the round-off regime. The raw argmin
+    (:func:`harness.analysis.optimum`) is therefore biased towards small
+    steps, often by decades. Here the optimum is taken on the root mean
+    square of the errors within ``+-window`` decades of each step, an
+    estimate of the expected error there; on a grid coarser than the window
+    it is the raw argmin.
+
+    Parameters
+    ----------
+    h, err : array_like
+        Steps and absolute errors of one curve. Non-finite errors and
+        non-positive or non-finite steps are ignored.
+    window : float
+        Half-width of the window in decades (0 gives the raw argmin).
+
+    Returns
+    -------
+    (float, float)
+        The step and the windowed RMS error there; NaNs if nothing is valid.
+
+    Examples
+    --------
+    >>> h = np.logspace(-12, 0, 121)
+    >>> err = 0.5 * h + 1e-16 / h
+    >>> err[50] = 0.0                       # a lucky cancellation at h = 1e-7
+    >>> optimum(h, err)[0], f"{observed_optimum(h, err)[0]:.2e}"   # the minimum of err is at 1.4e-8
+    (1e-07, '1.58e-08')
+    """
+    h = np.asarray(h, dtype=float).reshape(-1)
+    err = np.asarray(err, dtype=float).reshape(-1)
+    keep = np.isfinite(h) & (h > 0) & np.isfinite(err)
+    if not keep.any():
+        return float("nan"), float("nan")
+    h, err = h[keep], err[keep]
+    lh = np.log10(h)
+    near = np.abs(lh[:, None] - lh[None, :]) <= window + 1e-12
+    rms = np.sqrt((near * err[None, :] ** 2).sum(axis=1) / near.sum(axis=1))
+    k = int(np.argmin(rms))
+    return float(h[k]), float(rms[k])
+
+
+def summarize(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per curve: observed and predicted h*, minimal error, order, round-off slope.
 
     Parameters
     ----------
     table : DataFrame
         The tidy results table (see :data:`harness.table.COLUMNS`).
+    models : DataFrame, optional
+        ``model.parquet`` of the run: adds the predicted h* and minimal
+        error, the model constants and the observed/predicted ratios.
 
     Returns
     -------
@@ -198,14 +248,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     keys = cell_keys(table)
     if len(table) == 0:
         return pd.DataFrame(columns=keys)
-    # One stable sort, then plain numpy slices per curve: a pandas groupby
-    # iteration costs ~1 ms per group, which dominates large sweeps.
-    codes = table.groupby(keys, observed=True, sort=True).ngroup().to_numpy()
-    order = np.argsort(codes, kind="stable")
-    codes = codes[order]
-    bounds = np.flatnonzero(np.diff(codes)) + 1
-    starts = np.concatenate([[0], bounds])
-    stops = np.concatenate([bounds, [len(codes)]])
+    order, starts, stops = cell_slices(table)
     firsts = order[starts]
     col = {c: table[c].to_numpy()[order] for c in ("h", "h_used", "abs_error", "n_evals", "adaptive")}
     ok_all = (table["status"] == "ok").to_numpy()[order]
@@ -219,22 +262,72 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
         err = col["abs_error"][a:b][ok]
         ref = float(reference[k])
         h_star, e_star = optimum(h, err)
+        h_smooth, e_smooth = observed_optimum(h, err) if not adaptive else (h_star, e_star)
         trunc = truncation_fit(h, err) if not adaptive else SlopeFit.none()
         rnd = roundoff_fit(h, err, ref) if not adaptive else SlopeFit.none()
         evals = col["n_evals"][a:b][ok]
         stats.append((adaptive, float(evals.mean()) if evals.size else float(col["n_evals"][a]), h_star, e_star,
+                      h_smooth, e_smooth,
                       e_star / abs(ref) if np.isfinite(ref) and ref != 0 else float("nan"), trunc.slope,
                       trunc.h_min, trunc.h_max, trunc.n, rnd.slope, int(ok.sum()), int(b - a)))
     head = table.iloc[firsts][keys + ["point", "scheme_kind", "accuracy_order", "reference", "reference_digits",
                                       "reference_status"]].reset_index(drop=True)
-    names = ["adaptive", "n_evals", "h_star", "min_abs_error", "min_rel_error", "observed_order", "order_h_min",
+    names = ["adaptive", "n_evals", "h_star", "min_abs_error", "observed_h_star", "observed_min_error",
+             "min_rel_error", "observed_order", "order_h_min",
              "order_h_max", "order_points", "roundoff_slope", "n_ok", "n_rows"]
     body = pd.DataFrame(stats, columns=names)
     out = pd.concat([head, body], axis=1)
     for c in out.columns:
         if isinstance(out[c].dtype, pd.CategoricalDtype):
             out[c] = out[c].astype(str)
+    out["order_ratio"] = out["observed_order"] / out["accuracy_order"]
+    if models is not None and len(models):
+        cols = [c for c in models.columns if c not in out.columns or c in CELL]
+        out = out.merge(models[cols].astype({c: str for c in ("function", "scheme", "dtype", "step_scale")}),
+                        on=CELL, how="left")
+        out["h_star_ratio"] = out["observed_h_star"] / out["predicted_h_star"]
+        out["min_error_ratio"] = out["observed_min_error"] / out["predicted_min_error"]
     return out
+
+
+#: Columns of the readable summary (summary.md), in order.
+SUMMARY_MD_COLUMNS = ["function", "point", "component", "scheme", "dtype", "accuracy_order", "observed_order",
+                      "h_star", "observed_h_star", "predicted_h_star", "h_star_ratio", "min_abs_error",
+                      "predicted_min_error", "n_evals", "reference_digits"]
+
+
+def summary_markdown(summary: pd.DataFrame, *, title: str = "") -> str:
+    """The summary as a Markdown table a person can read (numbers to 3 significant digits)."""
+    cols = [c for c in SUMMARY_MD_COLUMNS if c in summary.columns]
+
+    def fmt(v: object) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "" if not np.isfinite(v) else f"{v:.3g}"
+        return str(v)
+
+    lines = [f"# Summary: {title}" if title else "# Summary", "",
+             "One row per curve. h_star: argmin of the error on the grid; observed_h_star: argmin of the "
+             "error's RMS over +-0.25 decades (robust to lucky round-off); predicted_h_star: the error model; "
+             "observed_order: slope fitted over the detected truncation regime.", "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in summary[cols].itertuples(index=False):
+        lines.append("| " + " | ".join(fmt(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def cell_slices(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row order that groups each curve, and where each curve starts and stops in it.
+
+    One stable sort, then plain numpy slices per curve: iterating a pandas
+    groupby costs about a millisecond per group, which dominates large sweeps.
+    Rows keep their table order (ascending h) within a curve.
+    """
+    codes = table.groupby(cell_keys(table), observed=True, sort=True).ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    starts = np.concatenate([[0], bounds]).astype(np.int64)
+    stops = np.concatenate([bounds, [len(codes)]]).astype(np.int64)
+    return order, starts, stops
 
 
 def cell_keys(table: pd.DataFrame) -> list[str]:

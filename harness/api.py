@@ -24,21 +24,22 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .analysis import summarize
+from .analysis import summarize, summary_markdown
 from .config import DTYPES, FunctionSpec, ReferenceSettings, SweepSpec, _plain, build_spec
 from .evaluate import FloatingPointCounter, complex_dtype, evaluate_schemes
 from .figures import write_figures
-from .reference import ReferenceCache
+from .model import higher_derivative, model_fields, scheme_model, table_regimes
+from .reference import MAX_ORDER, ReferenceCache
 from .schemes import ComplexStepScheme, MixedScheme, StencilScheme
 from .store import (PARTS_DIR, atomic_path, git_commit, package_versions, platform_info, read_meta, read_results,
                     utc_now, write_json, write_parquet)
-from .store import META_FILE, RESULTS_FILE
+from .store import META_FILE, MODEL_FILE, RESULTS_FILE
 from .table import finalize, scheme_rows
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,85 @@ def sweep_block(
             reference=reference_arrays(function, points, orders, spec.reference, cache),
             point_offset=start,
         ))
-    return finalize(frames), dict(counter.counts)
+    table = finalize(frames)
+    table["regime"] = table_regimes(table)
+    models = model_rows(spec, function, points, schemes, dtype_name, step_scale, start, cache)
+    return Block(table, models, dict(counter.counts))
+
+
+class Block(NamedTuple):
+    """What one (function, number type, step scale, chunk) produces."""
+
+    rows: pd.DataFrame
+    models: pd.DataFrame
+    fp_counts: dict[str, int]
+
+
+def model_rows(
+    spec: SweepSpec,
+    function: FunctionSpec,
+    points: np.ndarray,
+    schemes: Sequence[Any],
+    dtype_name: str,
+    step_scale: str,
+    point_offset: int,
+    cache: ReferenceCache,
+) -> pd.DataFrame:
+    """The error model (predicted h*, minimal error, constants) of every modelled curve.
+
+    Higher derivatives f^(n) come from the checked reference at
+    ``model.dps`` digits and are shared by all schemes of a point through
+    the reference cache; a derivative that cannot be trusted makes the
+    model 'undefined', never a number.
+    """
+    settings = spec.model
+    modelled = [s for s in schemes if isinstance(s, (StencilScheme, ComplexStepScheme))]
+    if not settings.enabled or not modelled:
+        return pd.DataFrame()
+    rows = []
+    for p in range(points.shape[0]):
+        point = tuple(points[p])
+        floats = [float(v) for v in point]
+        for j in range(function.dim):
+            memo: dict[int, float] = {}
+
+            def derivatives(n: int, j: int = j) -> float:
+                if n not in memo:
+                    if n == 0:
+                        memo[n] = _model_value(function, floats, settings.dps)
+                    elif n <= MAX_ORDER:
+                        orders = tuple(n if c == j else 0 for c in range(function.dim))
+                        ref = cache.get(function.expression.text, function.expression.mpmath, point, orders,
+                                        dps=settings.dps, min_digits=settings.dps / 3)
+                        memo[n] = ref.hi if ref.reliable else float("nan")
+                    else:
+                        memo[n] = higher_derivative(function.expression.mpmath, floats,
+                                                    [n if c == j else 0 for c in range(function.dim)],
+                                                    dps=settings.dps)
+                return memo[n]
+
+            h_scale = max(1.0, abs(floats[j])) if step_scale == "relative" else 1.0
+            for s in modelled:
+                m = scheme_model(s, function.expression.mpmath, floats, j, DTYPES[dtype_name],
+                                 eps_factor=settings.eps_factor, noise=settings.noise, derivatives=derivatives)
+                rows.append({
+                    "function": function.name, "point_index": point_offset + p, "component": j, "component2": -1,
+                    "derivative_order": s.derivative, "scheme": s.name, "dtype": dtype_name,
+                    "step_scale": step_scale, **model_fields(m), "h_scale": h_scale,
+                    "predicted_h_star": m.h_star / h_scale, "predicted_min_error": m.min_error,
+                })
+    return pd.DataFrame(rows)
+
+
+def _model_value(function: FunctionSpec, point: list[float], dps: int) -> float:
+    import mpmath
+
+    try:
+        with mpmath.workdps(dps):
+            y = function.expression.mpmath(*[mpmath.mpf(v) for v in point])
+        return float(y) if not isinstance(y, mpmath.mpc) else float("nan")
+    except Exception:  # noqa: BLE001 - a failing f only means "no model"
+        return float("nan")
 
 
 def run_spec(
@@ -240,28 +319,33 @@ def run_spec(
         parts = _prepare_parts(out, fingerprint)
     blocks = [(f, d, sc, chunk) for f in spec.functions for d in spec.dtypes for sc in spec.step_scales
               for chunk in chunk_bounds(spec, f, d)]
-    frames, fp_warnings, reused = [], {}, 0
+    frames, model_frames, fp_warnings, reused = [], [], {}, 0
     if progress is None:
         progress = not _in_multirun()
     bar = tqdm(blocks, desc=spec.name, unit="block", disable=None if progress else True, leave=False)
     for function, dtype_name, scale, (a, b) in bar:
         block = f"{function.name}__{dtype_name}__{scale}__{a}-{b}"
         part = out / PARTS_DIR / f"{block}.parquet" if out is not None else None
-        frame = _read_part(part) if part is not None and resume else None
-        if frame is not None:
+        done = _read_part(part) if part is not None and resume else None
+        if done is not None:
             reused += 1
         else:
-            frame, counts = sweep_block(spec, function, dtype_name, cache, scale, (a, b))
-            if counts:
-                fp_warnings[block] = counts
-                log.debug("%s: floating-point events %s", block, counts)
+            done = sweep_block(spec, function, dtype_name, cache, scale, (a, b))
+            if done.fp_counts:
+                fp_warnings[block] = done.fp_counts
+                log.debug("%s: floating-point events %s", block, done.fp_counts)
             if part is not None:
                 # Finished blocks survive an interrupted sweep; a rerun picks them up.
-                write_parquet(frame, part)
-        frames.append(frame)
+                # The model part goes first: a block counts as done when its rows exist.
+                write_parquet(done.models, part.with_suffix(".model.parquet"))
+                write_parquet(done.rows, part)
+        frames.append(done.rows)
+        model_frames.append(done.models)
     if reused:
         log.info("%s: resumed, %d of %d blocks taken from %s", spec.name, reused, len(blocks), out / PARTS_DIR)
     table = finalize(frames)
+    models = pd.concat([m for m in model_frames if len(m)], ignore_index=True) if any(
+        len(m) for m in model_frames) else pd.DataFrame()
     log.info("references: %d computed, %d from cache (%d from disk)", cache.misses, cache.hits, cache.disk_hits)
     if out is None:
         return table
@@ -288,9 +372,10 @@ def run_spec(
         "platform": platform_info(),
     }
     write_parquet(table, out / RESULTS_FILE)
+    write_parquet(models, out / MODEL_FILE)
     write_json(meta, out / META_FILE)
     shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
-    _write_derived(table, out, meta["plot"])
+    _write_derived(table, out, meta["plot"], models)
     log.info("%s: %d rows (%s) in %.2f s -> %s", spec.name, len(table),
              ", ".join(f"{k} {v}" for k, v in meta["status_counts"].items()), meta["seconds"], out)
     return table
@@ -338,12 +423,13 @@ def _prepare_parts(out: Path, fingerprint: str) -> Path:
     return parts
 
 
-def _read_part(path: Path) -> pd.DataFrame | None:
+def _read_part(path: Path) -> Block | None:
     """A finished block, or None if absent or unreadable (then it is recomputed)."""
-    if not path.is_file():
+    model_path = path.with_suffix(".model.parquet")
+    if not path.is_file() or not model_path.is_file():
         return None
     try:
-        return pd.read_parquet(path, engine="pyarrow")
+        return Block(pd.read_parquet(path, engine="pyarrow"), pd.read_parquet(model_path, engine="pyarrow"), {})
     except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) on a damaged file
         log.warning("recomputing %s: unreadable part (%s)", path.name, exc)
         return None
@@ -360,16 +446,20 @@ def _in_multirun() -> bool:
         return False
 
 
-def _write_derived(table: pd.DataFrame, out: Path, plot: Mapping[str, Any]) -> list[Path]:
-    """Summary table and figures: everything rebuilt from the results table."""
-    summary = summarize(table)
+def _write_derived(table: pd.DataFrame, out: Path, plot: Mapping[str, Any],
+                   models: pd.DataFrame | None = None) -> list[Path]:
+    """Summary tables and figures: everything rebuilt from the stored tables."""
+    summary = summarize(table, models)
     write_parquet(summary, out / "summary.parquet")
     with atomic_path(out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(out / "summary.md") as tmp:
+        tmp.write_text(summary_markdown(summary, title=str(read_meta(out).get("experiment", out.name))))
     if not plot.get("enabled", True):
         return []
     return write_figures(table, out, formats=plot.get("formats", ("svg", "png")),
-                         max_figures=plot.get("max_figures", 60), dpi=plot.get("dpi", 120))
+                         max_figures=plot.get("max_figures", 60), dpi=plot.get("dpi", 120), models=models,
+                         summary=summary)
 
 
 def run(
@@ -430,4 +520,6 @@ def report(run_dir: str | Path, *, formats: Iterable[str] | None = None) -> list
     plot["enabled"] = True
     if formats is not None:
         plot["formats"] = list(formats)
-    return _write_derived(table, run_dir, plot)
+    model_path = run_dir / MODEL_FILE
+    models = pd.read_parquet(model_path) if model_path.is_file() else None
+    return _write_derived(table, run_dir, plot, models)

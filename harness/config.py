@@ -28,7 +28,7 @@ DTYPES: dict[str, np.dtype] = {
 GRID_KINDS = ("logspace", "list")
 FIGURE_FORMATS = ("svg", "png", "pdf")
 _TOP_KEYS = ("name", "description", "functions", "schemes", "grid", "dtypes", "step", "step_scale", "reference",
-             "plot", "memory_mb")
+             "plot", "memory_mb", "model")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,16 @@ class ReferenceSettings:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    """The truncation/round-off error model (see :mod:`harness.model`)."""
+
+    enabled: bool = True
+    eps_factor: float = 0.3
+    noise: float | None = None
+    dps: int = 30
+
+
+@dataclass(frozen=True)
 class PlotSettings:
     """What figures a run writes."""
 
@@ -82,6 +92,7 @@ class SweepSpec:
     step: str = "exact"
     step_scales: tuple[str, ...] = ("absolute",)
     memory_mb: int = 1024
+    model: ModelSettings = field(default_factory=ModelSettings)
     reference: ReferenceSettings = field(default_factory=ReferenceSettings)
     plot: PlotSettings = field(default_factory=PlotSettings)
     description: str = ""
@@ -300,8 +311,26 @@ def build_spec(cfg: Any) -> SweepSpec:
         max_figures=_int("plot.max_figures", plot.get("max_figures", 60), 0),
         dpi=_int("plot.dpi", plot.get("dpi", 120), 30, 1200),
     )
+    model = cfg.get("model") or {}
+    if not isinstance(model, Mapping):
+        raise ConfigError("model", model, "a mapping with keys enabled, eps_factor, noise, dps")
+    for k in model:
+        if k not in ("enabled", "eps_factor", "noise", "dps"):
+            raise ConfigError(f"model.{k}", model[k], "keys enabled, eps_factor, noise, dps")
+    if not isinstance(model.get("enabled", True), bool):
+        raise ConfigError("model.enabled", model.get("enabled"), "true or false")
+    eps_factor = _number("model.eps_factor", model.get("eps_factor", 0.3))
+    if eps_factor <= 0:
+        raise ConfigError("model.eps_factor", eps_factor, "a positive number")
+    noise = model.get("noise")
+    if noise is not None and (_number("model.noise", noise) < 0):
+        raise ConfigError("model.noise", noise, "null or a relative noise level >= 0")
+    model_settings = ModelSettings(enabled=model.get("enabled", True), eps_factor=eps_factor,
+                                   noise=None if noise is None else float(noise),
+                                   dps=_int("model.dps", model.get("dps", 30), 20, 1000))
     return SweepSpec(
         name=name,
+        model=model_settings,
         description=str(cfg.get("description", "")),
         functions=functions,
         schemes=schemes,

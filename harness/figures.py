@@ -14,15 +14,17 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .analysis import roundoff_fit, truncation_fit
+from .model import ErrorModel, model_from_row
 from .store import FIGURES_DIR, atomic_path
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,13 @@ def _subscript(comp: int, dim: int) -> str:
     return "x" if dim == 1 else f"x_{{{comp}}}"
 
 
-def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120) -> Figure:
+def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFrame | None = None) -> Figure:
     """Draw one error-vs-h figure from the rows of one (function, point, component).
+
+    With ``models`` (rows of ``model.parquet`` for this figure), each
+    modelled curve gets its model E(h) as a thin dashed line and its
+    predicted h* as a hollow diamond, and the regimes of the first curve are
+    shaded (round-off blue, transition grey, truncation orange).
 
     Parameters
     ----------
@@ -123,6 +130,8 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120) -> Figure:
     truncation_guides: dict[int, tuple[float, float, float]] = {}
     roundoff_guides: dict[int, tuple[float, float, float]] = {}
     drawn = 0
+    shaded = False
+    model_index = _model_index(models)
     for key, g in curves:
         scheme, dtype, scale = key[:3]
         g = g.sort_values("h")
@@ -156,6 +165,11 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120) -> Figure:
                 markevery=max(1, len(h) // 12), label=label)
         ax.plot([h[k]], [err[k]], marker="*", markersize=11, color=color, markeredgecolor="black",
                 markeredgewidth=0.6, linestyle="none", zorder=5)
+        model = model_index.get((str(scheme), str(dtype), str(scale)))
+        if model is not None:
+            _draw_model(ax, model, h, color)
+        if not shaded and "regime" in ok.columns:
+            shaded = _shade_regimes(ax, ok["h"].to_numpy(), ok["regime"].astype(str).to_numpy())
         # Label h* below its star, or above it when the star sits at the bottom of the axes.
         low = (np.log10(err[k]) - y_lo) / (y_hi - y_lo) < 0.15
         dy = (11 + 8 * (drawn % 3)) * (1 if low else -1)
@@ -203,6 +217,80 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120) -> Figure:
     return fig
 
 
+REGIME_SHADES = {"round-off": "#56B4E9", "transition": "#999999", "truncation": "#E69F00"}
+
+
+def _model_index(models: pd.DataFrame | None) -> dict[tuple[str, str, str], tuple[ErrorModel, float]]:
+    """(scheme, dtype, step_scale) -> (error model, h scale) for the rows of one figure."""
+    if models is None or not len(models):
+        return {}
+    return {(str(r["scheme"]), str(r["dtype"]), str(r["step_scale"])): (model_from_row(r), float(r["h_scale"]))
+            for _, r in models.iterrows()}
+
+
+def _draw_model(ax: Any, model: tuple[ErrorModel, float], h: np.ndarray, color: str) -> None:
+    """The model E(h) (thin dashed) and its predicted h* (hollow diamond)."""
+    em, scale = model
+    if em.status not in ("ok", "exact"):
+        return
+    hh = np.logspace(np.log10(h.min()), np.log10(h.max()), 200)
+    with np.errstate(all="ignore"):
+        ax.plot(hh, em.error(hh * scale), color=color, linestyle=(0, (2, 2)), linewidth=0.8, alpha=0.9)
+        if np.isfinite(em.h_star) and em.h_star > 0:
+            ax.plot([em.h_star / scale], [em.min_error], marker="D", markersize=6.5, markerfacecolor="none",
+                    markeredgecolor=color, markeredgewidth=1.2, linestyle="none", zorder=6)
+
+
+def _shade_regimes(ax: Any, h: np.ndarray, regimes: np.ndarray) -> bool:
+    """Shade contiguous regime ranges of one curve; True if anything was shaded."""
+    order = np.argsort(h)
+    h, regimes = h[order], regimes[order]
+    edges = np.sqrt(h[1:] * h[:-1]) if h.size > 1 else np.array([])
+    lo = np.concatenate([[h[0] / 1.5], edges]) if h.size else h
+    hi = np.concatenate([edges, [h[-1] * 1.5]]) if h.size else h
+    done = False
+    for a, b, r in zip(lo, hi, regimes):
+        if r in REGIME_SHADES:
+            ax.axvspan(a, b, color=REGIME_SHADES[r], alpha=0.07, linewidth=0, zorder=0)
+            done = True
+    return done
+
+
+def draw_comparison_figure(summary: pd.DataFrame, function: str, *, dpi: int = 120) -> Figure:
+    """Minimal error against function evaluations per derivative, one marker per scheme and number type.
+
+    Small dots are single curves (points, components); big markers their
+    median. Down and to the left is better.
+    """
+    rows = summary[(summary["function"].astype(str) == function) & np.isfinite(summary["min_abs_error"])
+                   & (summary["min_abs_error"] > 0)]
+    fig = Figure(figsize=(7.0, 4.6), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.11, 0.12, 0.52, 0.78))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("function evaluations per derivative")
+    ax.set_ylabel("minimal absolute error over h")
+    ax.set_title(f"{function}: accuracy against cost", loc="left")
+    ax.grid(True, which="major", color="0.9", linewidth=0.6)
+    schemes = list(dict.fromkeys(rows["scheme"].astype(str)))
+    for (scheme, dtype), g in rows.groupby(["scheme", "dtype"], sort=False):
+        i = schemes.index(str(scheme))
+        color, marker = PALETTE[i % len(PALETTE)], MARKERS[(i + i // len(PALETTE)) % len(MARKERS)]
+        x, y = g["n_evals"].to_numpy(dtype=float), g["min_abs_error"].to_numpy(dtype=float)
+        ax.plot(x, y, linestyle="none", marker=".", color=color, alpha=0.35, markersize=4)
+        ax.plot([np.median(x)], [np.median(y)], linestyle="none", marker=marker, markersize=8, color=color,
+                markeredgecolor="black", markeredgewidth=0.6, label=f"{scheme} [{dtype}]")
+    if len(rows):
+        ticks = np.unique(np.round(rows["n_evals"].to_numpy(dtype=float)).astype(int))
+        ticks = ticks[ticks > 0]
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_xlim(max(ticks.min() / 1.5, 0.5), ticks.max() * 1.5)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, borderaxespad=0)
+    return fig
+
+
 def save_figure(fig: Figure, stem: Path, formats: Iterable[str]) -> list[Path]:
     """Save a figure atomically in each format with deterministic metadata."""
     paths = []
@@ -221,8 +309,10 @@ def write_figures(
     formats: Sequence[str] = ("svg", "png"),
     max_figures: int = 60,
     dpi: int = 120,
+    models: pd.DataFrame | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """Write every error-vs-h figure of a results table.
+    """Write every error-vs-h figure of a results table, and a scheme comparison per function.
 
     Parameters
     ----------
@@ -235,6 +325,11 @@ def write_figures(
         At most this many (function, point, component) figures, in table
         order; the rest are skipped with one log line.
     dpi : int
+    models : DataFrame, optional
+        ``model.parquet``: model curves and predicted h* on the figures.
+    summary : DataFrame, optional
+        From :func:`harness.analysis.summarize`: one comparison figure
+        (minimal error against evaluations) per function.
 
     Returns
     -------
@@ -248,8 +343,16 @@ def write_figures(
                  max_figures, len(groups), max_figures)
         groups = groups[:max_figures]
     written: list[Path] = []
+    by_cell = {}
+    if models is not None and len(models):
+        by_cell = {k: g for k, g in models.groupby(FIGURE_KEY, observed=True, sort=False)}
     with matplotlib.rc_context(RC):
         for key, cell in groups:
-            fig = draw_error_figure(cell, dpi=dpi)
+            fig = draw_error_figure(cell, dpi=dpi, models=by_cell.get(key))
             written += save_figure(fig, fig_dir / figure_name(*key), formats)
+        if summary is not None and len(summary):
+            for function in dict.fromkeys(summary["function"].astype(str)):
+                fig = draw_comparison_figure(summary, function, dpi=dpi)
+                safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", function)
+                written += save_figure(fig, fig_dir / f"compare__{safe}", formats)
     return written

@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .analysis import SlopeFit, truncation_fit
+from .analysis import SlopeFit, observed_optimum, truncation_fit
 from .reference import MAX_ORDER, reference_derivative
 from .schemes import ComplexStepScheme, Scheme, StencilScheme
 from .stencils import Stencil
@@ -532,6 +532,7 @@ def scheme_model(
     noise: float | None = None,
     dps: int = 30,
     window: bool = True,
+    derivatives: Callable[[int], float] | None = None,
 ) -> ErrorModel:
     """The error model of a scheme on f at a point, along one coordinate.
 
@@ -557,6 +558,10 @@ def scheme_model(
     window : bool
         Also compute the next truncation term (one more derivative) for
         :meth:`ErrorModel.asymptotic_window`.
+    derivatives : callable, optional
+        ``derivatives(n)`` returns f^(n) along ``component`` at the point
+        (n = 0: f itself). Lets a caller share (cache) derivatives between
+        schemes; by default they are computed here.
 
     Returns
     -------
@@ -581,6 +586,8 @@ def scheme_model(
         raise ValueError(f"component {component} is out of range for a point of dimension {len(point)}")
 
     def deriv(n: int) -> float:
+        if derivatives is not None:
+            return derivatives(n)
         if n == 0:
             return _value(f_mp, point, dps)
         return higher_derivative(f_mp, point, [n if i == component else 0 for i in range(len(point))], dps=dps)
@@ -631,53 +638,6 @@ def model_curve(model: ErrorModel, h: npt.ArrayLike) -> pd.DataFrame:
 
 def _as_float(a: npt.ArrayLike) -> np.ndarray:
     return np.asarray(a, dtype=float).reshape(-1)
-
-
-def observed_optimum(h: npt.ArrayLike, err: npt.ArrayLike, *, window: float = 0.25) -> tuple[float, float]:
-    """Observed optimal step: argmin of the windowed root-mean-square error.
-
-    A single round-off error can be arbitrarily small: the rounding errors of
-    the samples may cancel the truncation term, and with exact steps the
-    estimate is often the correctly rounded derivative itself (error 0 or
-    half an ulp) deep in the round-off regime. The raw argmin
-    (:func:`harness.analysis.optimum`) is therefore biased towards small
-    steps, often by decades. Here the optimum is taken on the root mean
-    square of the errors within ``+-window`` decades of each step, an
-    estimate of the expected error there; on a grid coarser than the window
-    it is the raw argmin.
-
-    Parameters
-    ----------
-    h, err : array_like
-        Steps and absolute errors of one curve. Non-finite errors and
-        non-positive or non-finite steps are ignored.
-    window : float
-        Half-width of the window in decades (0 gives the raw argmin).
-
-    Returns
-    -------
-    (float, float)
-        The step and the windowed RMS error there; NaNs if nothing is valid.
-
-    Examples
-    --------
-    >>> h = np.logspace(-12, 0, 121)
-    >>> err = 0.5 * h + 1e-16 / h
-    >>> err[50] = 0.0                       # a lucky cancellation at h = 1e-7
-    >>> from harness.analysis import optimum
-    >>> optimum(h, err)[0], f"{observed_optimum(h, err)[0]:.2e}"   # the minimum of err is at 1.4e-8
-    (1e-07, '1.58e-08')
-    """
-    h, err = _as_float(h), _as_float(err)
-    keep = np.isfinite(h) & (h > 0) & np.isfinite(err)
-    if not keep.any():
-        return math.nan, math.nan
-    h, err = h[keep], err[keep]
-    lh = np.log10(h)
-    near = np.abs(lh[:, None] - lh[None, :]) <= window + 1e-12
-    rms = np.sqrt((near * err[None, :] ** 2).sum(axis=1) / near.sum(axis=1))
-    k = int(np.argmin(rms))
-    return float(h[k]), float(rms[k])
 
 
 def fit_order(
@@ -846,3 +806,43 @@ def label_regimes(
     sub[(sub == "round-off") & collapsed] = "floor"
     labels[idx] = sub
     return labels
+
+
+def model_fields(model: ErrorModel) -> dict[str, Any]:
+    """The model's fields plus its predictions, as plain values for a table row."""
+    return {
+        "model_kind": model.kind, "accuracy_order": model.accuracy, "roundoff_power": model.roundoff_power,
+        "c_trunc": model.c_trunc, "c_round": model.c_round, "eps_f": model.eps_f, "model_status": model.status,
+        "c_next": model.c_next, "next_power": model.next_power,
+    }
+
+
+def model_from_row(row: Any) -> ErrorModel:
+    """Rebuild an :class:`ErrorModel` from a row of ``model.parquet``."""
+    return ErrorModel(kind=str(row["model_kind"]), derivative=int(row["derivative_order"]),
+                      accuracy=int(row["accuracy_order"]), roundoff_power=int(row["roundoff_power"]),
+                      c_trunc=float(row["c_trunc"]), c_round=float(row["c_round"]), eps_f=float(row["eps_f"]),
+                      status=str(row["model_status"]), c_next=float(row["c_next"]),
+                      next_power=int(row["next_power"]))
+
+
+def table_regimes(table: pd.DataFrame) -> pd.Categorical:
+    """:func:`label_regimes` for every curve of a tidy table, aligned with its rows.
+
+    Adaptive rows (one step chosen per point) are labelled ``'adaptive'``.
+    """
+    from .analysis import cell_slices
+
+    labels = np.empty(len(table), dtype=object)
+    if len(table):
+        order, starts, stops = cell_slices(table)
+        cols = {c: table[c].to_numpy()[order] for c in ("h", "abs_error", "estimate", "reference", "adaptive")}
+        status = table["status"].astype(str).to_numpy()[order]
+        for a, b in zip(starts, stops):
+            idx = order[a:b]
+            if cols["adaptive"][a:b].all():
+                labels[idx] = "adaptive"
+                continue
+            labels[idx] = label_regimes(cols["h"][a:b], cols["abs_error"][a:b], status[a:b],
+                                        cols["estimate"][a:b], cols["reference"][a:b])
+    return pd.Categorical(labels, categories=[*REGIMES, "adaptive"])

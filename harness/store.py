@@ -25,6 +25,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 RESULTS_FILE = "results.parquet"
+MODEL_FILE = "model.parquet"
 META_FILE = "meta.json"
 PARTS_DIR = "parts"
 FIGURES_DIR = "figures"

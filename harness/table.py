@@ -45,11 +45,13 @@ COLUMNS: dict[str, str] = {
     "error_estimate": "the method's own error estimate (library baselines, selectors), NaN otherwise",
     "n_evals": "function evaluations this estimate cost (counted by wrapping f for baselines and selectors)",
     "status": "ok | unreliable_reference | step_underflow | nonfinite",
+    "regime": "truncation | round-off | transition | floor | invalid, from the curve's own data; adaptive for "
+              "selector/adaptive rows",
 }
 
 ROW_STATUSES = ("ok", "unreliable_reference", "step_underflow", "nonfinite")
 CATEGORICAL = ("experiment", "function", "expression", "point", "scheme", "scheme_kind", "dtype", "step",
-               "step_scale", "reference_status", "status")
+               "step_scale", "reference_status", "status", "regime")
 #: Columns that identify one curve (error against h).
 CELL = ["function", "point_index", "component", "component2", "derivative_order", "scheme", "dtype", "step_scale"]
 
@@ -184,6 +186,7 @@ def scheme_rows(
             "n_evals": (flat(estimates.n_evals).astype(np.int64) if estimates.n_evals is not None
                         else np.full(n_rows, scheme.n_evals, dtype=np.int64)),
             "status": pd.Categorical.from_codes(status, categories=list(ROW_STATUSES)),
+            "regime": constant(""),  # labelled per curve once the block is complete
         },
         copy=False,  # one block per column: finalize() can release them one by one
     )

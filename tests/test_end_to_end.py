@@ -12,7 +12,7 @@ import pytest
 
 import harness
 from harness.store import read_meta
-from harness.table import COLUMNS
+from harness.table import CELL, COLUMNS
 
 EXPERIMENTS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
 ENV = {**os.environ, "HYDRA_FULL_ERROR": "0", "MPLBACKEND": "Agg"}
@@ -25,22 +25,28 @@ def check_run_dir(run_dir: Path, *, figures: bool = True) -> pd.DataFrame:
     assert table["h"].dtype == np.float64 and table["estimate"].dtype == np.float64
     assert table["n_evals"].dtype == np.int64 and table["component"].dtype == np.int64
     assert set(table["status"].astype(str)) <= {"ok", "unreliable_reference", "step_underflow", "nonfinite"}
+    assert table["component2"].dtype == np.int64 and table["adaptive"].dtype == bool
     meta = json.loads((run_dir / "meta.json").read_text())
     for key in ("config", "overrides", "versions", "platform", "started", "finished", "git_commit", "rows"):
         assert key in meta
     assert meta["rows"] == len(table)
     assert meta["versions"]["numpy"] == np.__version__
     assert not (run_dir / "parts").exists()
-    summary = pd.read_csv(run_dir / "summary.csv")
-    assert len(summary) == table.groupby(["function", "point_index", "component", "scheme", "dtype"],
-                                         observed=True).ngroups
+    summary = pd.read_parquet(run_dir / "summary.parquet")
+    assert len(summary) == table.groupby(CELL, observed=True).ngroups
+    assert (run_dir / "summary.md").read_text().count("\n|") == len(summary) + 2  # header, rule, rows
+    assert set(table["regime"].astype(str)) <= {"truncation", "round-off", "transition", "floor", "invalid",
+                                                "adaptive"}
+    assert (run_dir / "model.parquet").is_file()
     if figures:
-        svgs = sorted((run_dir / "figures").glob("*.svg"))
-        pngs = sorted((run_dir / "figures").glob("*.png"))
-        n_cells = min(table.groupby(["function", "point_index", "component"], observed=True).ngroups,
-                      meta["plot"]["max_figures"])
+        svgs = sorted((run_dir / "figures").glob("*__p*.svg"))
+        pngs = sorted((run_dir / "figures").glob("*__p*.png"))
+        n_cells = min(table.groupby(["function", "point_index", "component", "component2"],
+                                    observed=True).ngroups, meta["plot"]["max_figures"])
         assert len(svgs) == len(pngs) == n_cells
         assert all(p.stat().st_size > 5000 for p in pngs)
+        compare = sorted((run_dir / "figures").glob("compare__*.svg"))
+        assert len(compare) == table["function"].nunique()
     return table
 
 

@@ -123,10 +123,11 @@ def test_second_run_with_new_grid_computes_no_reference(tmp_path, compose_cfg):
     common = [*SMALL, f"reference.cache_dir={cache}"]
     harness.run(compose_cfg(*common), out_dir=tmp_path / "a")
     meta_a = json.loads((tmp_path / "a" / "meta.json").read_text())["reference_cache"]
-    assert meta_a["misses"] == 14 and meta_a["disk_hits"] == 0  # 11 points of x**3 + 3 partials of cubic_sum
+    # 11 points of x**3 + 3 partials of cubic_sum, plus the model's higher derivatives
+    assert meta_a["misses"] >= 14 and meta_a["disk_hits"] == 0
     harness.run(compose_cfg(*common, "grid=dense"), out_dir=tmp_path / "b")
     meta_b = json.loads((tmp_path / "b" / "meta.json").read_text())["reference_cache"]
-    assert meta_b["misses"] == 0 and meta_b["disk_hits"] == 14
+    assert meta_b["misses"] == 0 and meta_b["disk_hits"] == meta_a["misses"]
 
 
 def test_chunked_sweep_equals_unchunked():
