@@ -34,8 +34,8 @@ from .analysis import summarize, summary_markdown
 from .config import DTYPES, FunctionSpec, ReferenceSettings, SweepSpec, _plain, build_spec
 from .evaluate import FloatingPointCounter, complex_dtype, evaluate_schemes
 from .figures import write_figures
-from .model import higher_derivative, model_fields, scheme_model, table_regimes
-from .reference import MAX_ORDER, ReferenceCache
+from .model import model_fields, next_truncation_order, scheme_model, table_regimes
+from .reference import ReferenceCache
 from .schemes import ComplexStepScheme, MixedScheme, StencilScheme
 from .store import (PARTS_DIR, atomic_path, git_commit, package_versions, platform_info, read_meta, read_results,
                     utc_now, write_json, write_parquet)
@@ -216,41 +216,26 @@ def model_rows(
 ) -> pd.DataFrame:
     """The error model (predicted h*, minimal error, constants) of every modelled curve.
 
-    Higher derivatives f^(n) come from the checked reference at
-    ``model.dps`` digits and are shared by all schemes of a point through
-    the reference cache; a derivative that cannot be trusted makes the
-    model 'undefined', never a number.
+    Higher derivatives f^(n) come from :func:`taylor_derivatives` (one
+    mpmath call per point and coordinate, shared by all schemes); a
+    derivative that cannot be computed makes the model 'undefined', never a
+    number.
     """
     settings = spec.model
     modelled = [s for s in schemes if isinstance(s, (StencilScheme, ComplexStepScheme))]
     if not settings.enabled or not modelled:
         return pd.DataFrame()
+    top = max(_model_orders(s) for s in modelled)
     rows = []
     for p in range(points.shape[0]):
-        point = tuple(points[p])
-        floats = [float(v) for v in point]
+        floats = [float(v) for v in points[p]]
         for j in range(function.dim):
-            memo: dict[int, float] = {}
-
-            def derivatives(n: int, j: int = j) -> float:
-                if n not in memo:
-                    if n == 0:
-                        memo[n] = _model_value(function, floats, settings.dps)
-                    elif n <= MAX_ORDER:
-                        orders = tuple(n if c == j else 0 for c in range(function.dim))
-                        ref = cache.get(function.expression.text, function.expression.mpmath, point, orders,
-                                        dps=settings.dps, min_digits=settings.dps / 3)
-                        memo[n] = ref.hi if ref.reliable else float("nan")
-                    else:
-                        memo[n] = higher_derivative(function.expression.mpmath, floats,
-                                                    [n if c == j else 0 for c in range(function.dim)],
-                                                    dps=settings.dps)
-                return memo[n]
-
+            derivs = taylor_derivatives(function.expression.mpmath, floats, j, top, settings.dps)
             h_scale = max(1.0, abs(floats[j])) if step_scale == "relative" else 1.0
             for s in modelled:
                 m = scheme_model(s, function.expression.mpmath, floats, j, DTYPES[dtype_name],
-                                 eps_factor=settings.eps_factor, noise=settings.noise, derivatives=derivatives)
+                                 eps_factor=settings.eps_factor, noise=settings.noise,
+                                 derivatives=derivs.__getitem__)
                 rows.append({
                     "function": function.name, "point_index": point_offset + p, "component": j, "component2": -1,
                     "derivative_order": s.derivative, "scheme": s.name, "dtype": dtype_name,
@@ -260,15 +245,51 @@ def model_rows(
     return pd.DataFrame(rows)
 
 
-def _model_value(function: FunctionSpec, point: list[float], dps: int) -> float:
+def _model_orders(scheme: Any) -> int:
+    """Highest derivative order the model of a scheme asks for (with its next term)."""
+    if isinstance(scheme, ComplexStepScheme):
+        return 5
+    st = scheme.stencil
+    return max(st.derivative + st.accuracy, next_truncation_order(st))
+
+
+def taylor_derivatives(f_mp: Any, point: Sequence[float], component: int, n: int, dps: int) -> list[float]:
+    """f and its first n derivatives along one coordinate, to a few digits, in one mpmath call.
+
+    The model needs the size of f^(p+m), not 20 digits of it: one
+    ``mpmath.diffs`` call (a single stencil at raised working precision)
+    gives all orders at once, with the step scaled to the point for |x| < 1.
+    A value that is complex or not finite (a singularity nearby) is NaN,
+    which makes the model 'undefined' instead of wrong.
+    """
     import mpmath
 
+    saved = mpmath.mp.prec
     try:
-        with mpmath.workdps(dps):
-            y = function.expression.mpmath(*[mpmath.mpf(v) for v in point])
-        return float(y) if not isinstance(y, mpmath.mpc) else float("nan")
+        x0 = mpmath.mpf(point[component])
+        scale = min(mpmath.mpf(1), abs(x0)) if x0 != 0 else mpmath.mpf(1)
+        # The n-th difference on a step scaled down with |x| cancels n*|log2 scale|
+        # extra bits; mpmath's own working precision only covers the unscaled step.
+        extra = n * max(0, -int(mpmath.floor(mpmath.log(scale, 2))))
+        with mpmath.workprec(mpmath.libmp.dps_to_prec(dps) + extra):
+            xs = [mpmath.mpf(v) for v in point]
+            h = mpmath.ldexp(scale, -(mpmath.libmp.dps_to_prec(dps) + 10))
+
+            def along(t: Any) -> Any:
+                return f_mp(*(xs[:component] + [t] + xs[component + 1:]))
+
+            values = list(mpmath.diffs(along, x0, n, h=h))
     except Exception:  # noqa: BLE001 - a failing f only means "no model"
-        return float("nan")
+        return [float("nan")] * (n + 1)
+    finally:
+        mpmath.mp.prec = saved
+    out = []
+    for v in values:
+        if isinstance(v, mpmath.mpc):
+            v = v.real if v.imag == 0 else mpmath.nan
+        fv = float(v)
+        out.append(fv if np.isfinite(fv) else float("nan"))
+    return out
 
 
 def run_spec(

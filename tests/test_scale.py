@@ -81,7 +81,7 @@ def test_collect_names_failed_job_and_report_works(tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_table(tmp_path):
-    args = ["functions=line", "functions.mixed_line.points.linspace=[0.5,1.0,400]", "schemes=basic", "plot=none",
+    args = ["functions=line", "functions.mixed_line.points.linspace=[0.5,1.0,200]", "schemes=basic", "plot=none",
             "grid=dense", "numbers=both", "memory_mb=16", "reference.cache_dir=null"]
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "harness", *args, f"hydra.run.dir={killed}"], cwd=tmp_path,
@@ -101,7 +101,7 @@ def test_killed_run_resumes_to_the_same_table(tmp_path):
     cli(*args, f"hydra.run.dir={clean}", cwd=tmp_path)
     a = pd.read_parquet(killed / "results.parquet")
     b = pd.read_parquet(clean / "results.parquet")
-    assert len(a) == 5 * 161 * 400 * 2
+    assert len(a) == 5 * 161 * 200 * 2
     pd.testing.assert_frame_equal(a, b)
     assert json.loads((killed / "meta.json").read_text())["fingerprint"] == \
         json.loads((clean / "meta.json").read_text())["fingerprint"]
