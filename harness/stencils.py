@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from math import factorial
 from typing import Iterable, Sequence
 
@@ -112,8 +113,8 @@ class Stencil:
         return len(self.offsets)
 
     def moment(self, k: int) -> Fraction:
-        """Exact moment ``sum_i w_i o_i^k``."""
-        return sum((w * o**k for o, w in zip(self.offsets, self.weights)), Fraction(0))
+        """Exact moment ``sum_i w_i o_i^k`` (memoized: stencils are immutable)."""
+        return _moment(self, k)
 
     def truncation_constant(self) -> Fraction:
         """Leading truncation coefficient ``moment(m+p) / (m+p)!``.
@@ -122,6 +123,11 @@ class Stencil:
         """
         k = self.derivative + self.accuracy
         return self.moment(k) / factorial(k)
+
+
+@lru_cache(maxsize=4096)
+def _moment(stencil: Stencil, k: int) -> Fraction:
+    return sum((w * o**k for o, w in zip(stencil.offsets, stencil.weights)), Fraction(0))
 
 
 def accuracy_order(offsets: Sequence[Fraction], weights: Sequence[Fraction], derivative: int) -> int:
