@@ -231,6 +231,11 @@ def model_rows(
         floats = [float(v) for v in points[p]]
         for j in range(function.dim):
             derivs = taylor_derivatives(function.expression.mpmath, floats, j, top, settings.dps)
+            if spec.step == "nominal":
+                # A nominal step is rounded where x + o h is formed: f then sees an extra
+                # error of about u |x f'(x)| per sample, on top of the rounding of f itself.
+                # Both scale with eps_f, so the model counts |f| + |x f'| as the magnitude.
+                derivs = [abs(derivs[0]) + abs(floats[j] * derivs[1]), *derivs[1:]]
             h_scale = max(1.0, abs(floats[j])) if step_scale == "relative" else 1.0
             for s in modelled:
                 m = scheme_model(s, function.expression.mpmath, floats, j, DTYPES[dtype_name],

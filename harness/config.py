@@ -216,6 +216,23 @@ def parse_function(name: str, spec: Any, key: str | None = None) -> FunctionSpec
     return FunctionSpec(name=name, expression=expression, points=points)
 
 
+def _section(cfg: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    """A settings sub-mapping (absent means defaults) whose keys are all in ``allowed``."""
+    section = cfg.get(key) or {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(key, section, f"a mapping with keys {', '.join(allowed)}")
+    for k in section:
+        if k not in allowed:
+            raise ConfigError(f"{key}.{k}", section[k], f"keys {', '.join(allowed)}")
+    return section
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, "true or false")
+    return value
+
+
 def _choices(key: str, value: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
     """A non-empty list (or a single string) of names from ``allowed``, duplicates dropped."""
     if isinstance(value, str):
@@ -281,12 +298,7 @@ def build_spec(cfg: Any) -> SweepSpec:
         raise ConfigError("step", step, STEP_MODES)
     scales = _choices("step_scale", cfg.get("step_scale", ["absolute"]), STEP_SCALES)
 
-    ref = cfg.get("reference") or {}
-    if not isinstance(ref, Mapping):
-        raise ConfigError("reference", ref, "a mapping with keys dps, min_digits")
-    for k in ref:
-        if k not in ("dps", "min_digits", "cache_dir"):
-            raise ConfigError(f"reference.{k}", ref[k], "keys dps, min_digits, cache_dir")
+    ref = _section(cfg, "reference", ("dps", "min_digits", "cache_dir"))
     cache_dir = ref.get("cache_dir")
     if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir):
         raise ConfigError("reference.cache_dir", cache_dir, "a directory path or null (no on-disk cache)")
@@ -295,37 +307,22 @@ def build_spec(cfg: Any) -> SweepSpec:
     if not 1 <= min_digits <= dps - 5:
         raise ConfigError("reference.min_digits", min_digits, f"a number from 1 to dps - 5 = {dps - 5}")
 
-    plot = cfg.get("plot") or {}
-    if not isinstance(plot, Mapping):
-        raise ConfigError("plot", plot, "a mapping with keys enabled, formats, max_figures, dpi")
-    for k in plot:
-        if k not in ("enabled", "formats", "max_figures", "dpi"):
-            raise ConfigError(f"plot.{k}", plot[k], "keys enabled, formats, max_figures, dpi")
+    plot = _section(cfg, "plot", ("enabled", "formats", "max_figures", "dpi"))
     formats = _choices("plot.formats", plot.get("formats", ["svg", "png"]), FIGURE_FORMATS)
-    enabled = plot.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError("plot.enabled", enabled, "true or false")
     plot_settings = PlotSettings(
-        enabled=enabled,
+        enabled=_bool("plot.enabled", plot.get("enabled", True)),
         formats=formats,
         max_figures=_int("plot.max_figures", plot.get("max_figures", 60), 0),
         dpi=_int("plot.dpi", plot.get("dpi", 120), 30, 1200),
     )
-    model = cfg.get("model") or {}
-    if not isinstance(model, Mapping):
-        raise ConfigError("model", model, "a mapping with keys enabled, eps_factor, noise, dps")
-    for k in model:
-        if k not in ("enabled", "eps_factor", "noise", "dps"):
-            raise ConfigError(f"model.{k}", model[k], "keys enabled, eps_factor, noise, dps")
-    if not isinstance(model.get("enabled", True), bool):
-        raise ConfigError("model.enabled", model.get("enabled"), "true or false")
+    model = _section(cfg, "model", ("enabled", "eps_factor", "noise", "dps"))
     eps_factor = _number("model.eps_factor", model.get("eps_factor", 0.3))
     if eps_factor <= 0:
         raise ConfigError("model.eps_factor", eps_factor, "a positive number")
     noise = model.get("noise")
     if noise is not None and (_number("model.noise", noise) < 0):
         raise ConfigError("model.noise", noise, "null or a relative noise level >= 0")
-    model_settings = ModelSettings(enabled=model.get("enabled", True), eps_factor=eps_factor,
+    model_settings = ModelSettings(enabled=_bool("model.enabled", model.get("enabled", True)), eps_factor=eps_factor,
                                    noise=None if noise is None else float(noise),
                                    dps=_int("model.dps", model.get("dps", 30), 20, 1000))
     return SweepSpec(

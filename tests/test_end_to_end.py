@@ -148,3 +148,27 @@ def test_report_cli_regenerates(tmp_path, compose_cfg):
     missing = subprocess.run([sys.executable, "-m", "harness", "report", str(tmp_path / "nothing")], env=ENV,
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "no results.parquet" in missing.stderr
+
+
+# The tutorial's half-decade grid leaves a single lucky round-off point (1e-12 between neighbours at
+# 1e-11) as the optimum, which no window can smooth at that spacing; its ratios are checked on the dense grid.
+@pytest.mark.parametrize("name, extra", [("lecture", []), ("tutorial", []), ("tutorial", ["grid=dense"])])
+def test_summary_of_seed_experiments_compares_model_and_data(compose_cfg, tmp_path, name, extra, repo_root):
+    harness.run(compose_cfg(f"experiment={name}", "plot=none", *extra), out_dir=tmp_path)
+    summary = pd.read_parquet(tmp_path / "summary.parquet")
+    wanted = ["h_star", "observed_h_star", "predicted_h_star", "h_star_ratio", "min_abs_error",
+              "observed_min_error", "predicted_min_error", "min_error_ratio", "observed_order", "accuracy_order",
+              "order_ratio", "reference_digits", "reference_status", "n_evals"]
+    assert set(wanted) <= set(summary.columns)
+    modelled = summary[summary["model_status"] == "ok"]
+    assert len(modelled) > 0
+    # Predicted and observed optimal steps agree within a factor 3, beyond what the grid can resolve:
+    # the observed h* is a grid point, so half the grid spacing is added to the tolerance.
+    hs = np.log10(np.unique(pd.read_parquet(tmp_path / "results.parquet")["h"].dropna()))
+    tolerance = np.log10(3) + np.median(np.diff(hs)) / 2
+    ratio = np.abs(np.log10(modelled["h_star_ratio"].to_numpy()))
+    if (name, extra) != ("tutorial", []):
+        assert np.all(ratio <= tolerance), modelled[["function", "point", "component", "h_star_ratio"]]
+    readme = (repo_root / "README.md").read_text()
+    for column in wanted:
+        assert f"`{column}`" in readme, f"summary column {column} is not documented in the README"
