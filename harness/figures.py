@@ -136,9 +136,16 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
         scheme, dtype, scale = key[:3]
         g = g.sort_values("h")
         ok = g[(g["status"] == "ok") & np.isfinite(g["abs_error"]) & (g["abs_error"] > 0)]
-        if ok.empty:
-            continue
         i = schemes.index(str(scheme)) + (int(key[3]) if by_job and str(key[3]).isdigit() else 0)
+        if ok.empty:
+            if ((g["status"] == "ok") & (g["abs_error"] == 0)).any():
+                # Exact at every usable step (e.g. a stencil exact for a polynomial): nothing to draw
+                # on log axes, but the scheme must still be listed.
+                color = PALETTE[i % len(PALETTE)]
+                ax.plot([], [], linestyle="none", marker="o", markerfacecolor="none", color=color,
+                        label=f"{scheme} [{dtype}]: error 0 at every h")
+                drawn += 1
+            continue
         # Colour and marker cycle at different rates, so schemes 8 apart still differ.
         color, marker = PALETTE[i % len(PALETTE)], MARKERS[(i + i // len(PALETTE)) % len(MARKERS)]
         tag = f"{dtype}, {scale}" if many_scales else f"{dtype}"

@@ -172,3 +172,22 @@ def test_summary_of_seed_experiments_compares_model_and_data(compose_cfg, tmp_pa
     readme = (repo_root / "README.md").read_text()
     for column in wanted:
         assert f"`{column}`" in readme, f"summary column {column} is not documented in the README"
+
+
+def test_comparison_figure_shows_every_scheme(compose_cfg):
+    from harness.figures import draw_error_figure
+
+    cfg = compose_cfg("experiment=compare_schemes", "plot=none", "functions=tutorial", "grid=decades")
+    spec = harness.build_spec(cfg)
+    table = harness.run(cfg)
+    cell = table[(table["function"] == "square_plus_sine") & (table["component"] == 0)]
+    fig = draw_error_figure(cell)
+    labels = fig.legends[0].get_texts()
+    shown = {t.get_text().split(" [")[0] for t in labels}
+    assert shown == {s.name for s in spec.schemes}
+    # Adaptive schemes are one row per point and component, at the step they chose.
+    adaptive = table[table["adaptive"]]
+    assert set(adaptive["scheme"].astype(str)) >= {"sqrt_eps", "stepleman_winarsky", "gmsw", "scipy_differentiate",
+                                                   "nd_central"}
+    assert adaptive["h"].isna().all()
+    assert adaptive.groupby(["scheme", "component"], observed=True).size().eq(1).all()

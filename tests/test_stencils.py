@@ -116,3 +116,11 @@ def test_fornberg_equals_taylor_moments(offsets, m):
     assert s.accuracy >= len(offsets) - m
     assert s.moment(m + s.accuracy) != 0
     assert all(s.moment(k) == (factorial(m) if k == m else 0) for k in range(m + s.accuracy))
+
+
+def test_one_sided_third_order_by_taylor_system():
+    # f'(0) ~ (-11 f(0) + 18 f(h) - 9 f(2h) + 2 f(3h)) / (6h), derived from the moment system.
+    s = standard_stencil("forward", 1, 3)
+    assert s.offsets == (0, 1, 2, 3)
+    assert list(s.weights) == taylor_weights([0, 1, 2, 3], 1) == [F(-11, 6), F(3), F(-3, 2), F(1, 3)]
+    assert s.accuracy == 3
