@@ -138,13 +138,14 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
         ok = g[(g["status"] == "ok") & np.isfinite(g["abs_error"]) & (g["abs_error"] > 0)]
         i = schemes.index(str(scheme)) + (int(key[3]) if by_job and str(key[3]).isdigit() else 0)
         if ok.empty:
+            # Nothing to draw on log axes, but the scheme is still listed with the reason:
+            # exact at every usable step (a stencil exact for a polynomial), or no usable row.
             if ((g["status"] == "ok") & (g["abs_error"] == 0)).any():
-                # Exact at every usable step (e.g. a stencil exact for a polynomial): nothing to draw
-                # on log axes, but the scheme must still be listed.
-                color = PALETTE[i % len(PALETTE)]
-                ax.plot([], [], linestyle="none", marker="o", markerfacecolor="none", color=color,
-                        label=f"{scheme} [{dtype}]: error 0 at every h")
-                drawn += 1
+                why = "error 0 at every h"
+            else:
+                why = "nothing to plot (" + ", ".join(sorted(set(g["status"].astype(str)))) + ")"
+            ax.plot([], [], linestyle="none", marker="o", markerfacecolor="none", color=PALETTE[i % len(PALETTE)],
+                    label=f"{scheme} [{dtype}]: {why}")
             continue
         # Colour and marker cycle at different rates, so schemes 8 apart still differ.
         color, marker = PALETTE[i % len(PALETTE)], MARKERS[(i + i // len(PALETTE)) % len(MARKERS)]
@@ -210,7 +211,7 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
         ax.text(0.5, 0.5, f"no reliable errors to plot\n(reference: {status})", transform=ax.transAxes,
                 ha="center", va="center", fontsize=9, color="0.3")
         ax.set_ylim(1e-16, 1)
-    else:
+    if ax.get_legend_handles_labels()[0]:
         fig.legend(*ax.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, bottom - 0.5 * inch),
                    ncol=2, frameon=False, borderaxespad=0, columnspacing=1.5, handlelength=2.6)
     # Regimes named under the axis ends, as in the lecture, away from the data.
