@@ -78,7 +78,10 @@ def reference_arrays(
         "digits": np.zeros((n, k)),
         "status": np.empty((n, k), dtype=object),
     }
-    for p in range(n):
+    # A bar only for long reference runs, only on a terminal and never in multirun jobs.
+    quiet = n * k < 500 or _in_multirun()
+    for p in tqdm(range(n), desc=f"references {function.name}", unit="point", leave=False,
+                  disable=True if quiet else None):
         for j, multi in enumerate(orders):
             ref = cache.get(function.expression.text, function.expression.mpmath, tuple(points[p]), multi,
                             dps=settings.dps, min_digits=settings.min_digits)
