@@ -125,6 +125,7 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
     if hs_all.size:
         ax.set_xlim(hs_all.min() / 2.5, hs_all.max() * 2.5)
     y_lo, y_hi = (np.log10(v) for v in ax.get_ylim())
+    _decade_ticks(ax.xaxis, *ax.get_xlim())
 
     schemes = list(dict.fromkeys(cell["scheme"].astype(str)))
     truncation_guides: dict[int, tuple[float, float, float]] = {}
@@ -223,6 +224,15 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
     fig.text(0.99, 0.01, f"reference: mpmath, {agree} ({first['reference_status']})",
              fontsize=6.5, color="0.35", ha="right", va="bottom")
     return fig
+
+
+def _decade_ticks(axis: Any, lo: float, hi: float, most: int = 10) -> None:
+    """Major ticks at whole decades with a round stride (1, 2, 5, 10, 20, 25, 50, 100 decades)."""
+    a, b = int(np.ceil(np.log10(lo))), int(np.floor(np.log10(hi)))
+    stride = next((s for s in (1, 2, 5, 10, 20, 25, 50, 100) if (b - a) // s + 1 <= most), 100)
+    first = -(-a // stride) * stride
+    axis.set_major_locator(matplotlib.ticker.FixedLocator([10.0**k for k in range(first, b + 1, stride)]))
+    axis.set_minor_locator(matplotlib.ticker.NullLocator())
 
 
 REGIME_SHADES = {"round-off": "#56B4E9", "transition": "#999999", "truncation": "#E69F00"}
