@@ -164,3 +164,13 @@ def test_reset_job_state():
     finally:
         mpmath.mp.dps = 15
         np.seterr(all="warn", under="ignore")
+
+
+def test_multirun_rerun_into_same_sweep_skips_finished_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", *SMALL, "grid.num=5,9", f"hydra.sweep.dir={sweep}"]
+    cli(*args, cwd=tmp_path)
+    stamps = {p: p.stat().st_mtime_ns for p in sweep.glob("[0-9]*/results.parquet")}
+    proc = cli(*args, cwd=tmp_path)
+    assert proc.stderr.count("already complete") + proc.stdout.count("already complete") == 2
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
