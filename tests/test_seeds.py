@@ -86,3 +86,17 @@ def test_complex_step_exp_sin_all_tiny_steps(run_sweep):
     truth = math.exp(0.7) * (math.sin(0.7) + math.cos(0.7))
     assert table["reference"].iloc[0] == pytest.approx(truth, rel=1e-15)
     assert table["rel_error"].max() <= 1e-15
+
+
+def test_tutorial_experiment_includes_approx_fprime(compose_cfg):
+    import harness
+
+    pytest.importorskip("scipy")
+    table = harness.run(compose_cfg("experiment=tutorial", "plot=none"))
+    fprime = table[(table["scheme"] == "approx_fprime") & np.isclose(table["h"], math.sqrt(np.finfo(float).eps), rtol=1e-12, atol=0)]
+    assert len(fprime) == 2
+    # approx_fprime is a forward difference: same value as ours at the same step (nominal, as scipy takes it).
+    ours = table[(table["scheme"] == "forward") & np.isclose(table["h"], math.sqrt(np.finfo(float).eps), rtol=1e-12, atol=0)]
+    np.testing.assert_allclose(fprime.sort_values("component")["estimate"], ours.sort_values("component")["estimate"],
+                               rtol=1e-12)
+    np.testing.assert_allclose(fprime.sort_values("component")["estimate"], [2.0, math.cos(2.0)], atol=3e-8)
