@@ -282,9 +282,10 @@ def summarize(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.Dat
             out[c] = out[c].astype(str)
     out["order_ratio"] = out["observed_order"] / out["accuracy_order"]
     if models is not None and len(models):
-        cols = [c for c in models.columns if c not in out.columns or c in CELL]
-        out = out.merge(models[cols].astype({c: str for c in ("function", "scheme", "dtype", "step_scale")}),
-                        on=CELL, how="left")
+        on = [k for k in keys if k in models.columns]
+        cols = [c for c in models.columns if c not in out.columns or c in on]
+        text = {c: str for c in ("function", "scheme", "dtype", "step_scale", "job") if c in on}
+        out = out.merge(models[cols].astype(text), on=on, how="left")
         out["h_star_ratio"] = out["observed_h_star"] / out["predicted_h_star"]
         out["min_error_ratio"] = out["observed_min_error"] / out["predicted_min_error"]
     return out

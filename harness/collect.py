@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .store import META_FILE, RESULTS_FILE, read_meta, utc_now, write_json, write_parquet
+from .store import META_FILE, MODEL_FILE, RESULTS_FILE, read_meta, utc_now, write_json, write_parquet
 from .table import finalize
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
     out = Path(out_dir) if out_dir is not None else sweep_dir / COLLECTED_DIR
     jobs = job_dirs(sweep_dir)
     manifest_jobs: list[dict[str, Any]] = []
-    frames = []
+    frames, model_frames = [], []
     for job in jobs:
         status, table, reason = read_job(job)
         overrides = _overrides(job)
@@ -121,6 +121,12 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
             continue
         extra = {"job": job.name, **_override_columns(overrides)}
         frames.append(table.assign(**extra))
+        model_path = job / MODEL_FILE
+        if model_path.is_file():
+            try:
+                model_frames.append(pd.read_parquet(model_path).assign(**extra))
+            except Exception as exc:  # noqa: BLE001 - figures simply lose the model lines of this job
+                log.warning("job %s: unreadable %s (%s)", job.name, MODEL_FILE, exc)
     expected = expected_jobs(sweep_dir)
     if expected is not None:
         present = {tuple(j["overrides"]) for j in manifest_jobs}
@@ -138,6 +144,8 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
     meta.update({"collected_from": str(sweep_dir), "rows": len(table), "jobs": [j["job"] for j in manifest_jobs
                                                                                  if j["status"] == "ok"]})
     write_parquet(table, out / RESULTS_FILE)
+    if model_frames:
+        write_parquet(pd.concat(model_frames, ignore_index=True), out / MODEL_FILE)
     write_json(meta, out / META_FILE)
     write_json(manifest, out / "manifest.json")
     log.info("collected %d rows from %d of %d jobs into %s (%s)", len(table), counts["ok"], len(manifest_jobs), out,

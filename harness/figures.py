@@ -174,7 +174,7 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
                 markevery=max(1, len(h) // 12), label=label)
         ax.plot([h[k]], [err[k]], marker="*", markersize=11, color=color, markeredgecolor="black",
                 markeredgewidth=0.6, linestyle="none", zorder=5)
-        model = model_index.get((str(scheme), str(dtype), str(scale)))
+        model = model_index.get((str(scheme), str(dtype), str(scale), str(key[3]) if by_job else ""))
         if model is not None:
             _draw_model(ax, model, h, color)
         if not shaded and "regime" in ok.columns:
@@ -238,12 +238,13 @@ def _decade_ticks(axis: Any, lo: float, hi: float, most: int = 10) -> None:
 REGIME_SHADES = {"round-off": "#56B4E9", "transition": "#999999", "truncation": "#E69F00"}
 
 
-def _model_index(models: pd.DataFrame | None) -> dict[tuple[str, str, str], tuple[ErrorModel, float]]:
-    """(scheme, dtype, step_scale) -> (error model, h scale) for the rows of one figure."""
+def _model_index(models: pd.DataFrame | None) -> dict[tuple[str, ...], tuple[ErrorModel, float]]:
+    """(scheme, dtype, step_scale, job or '') -> (error model, h scale) for the rows of one figure."""
     if models is None or not len(models):
         return {}
-    return {(str(r["scheme"]), str(r["dtype"]), str(r["step_scale"])): (model_from_row(r), float(r["h_scale"]))
-            for _, r in models.iterrows()}
+    by_job = "job" in models.columns and models["job"].nunique() > 1
+    return {(str(r["scheme"]), str(r["dtype"]), str(r["step_scale"]), str(r["job"]) if by_job else ""):
+            (model_from_row(r), float(r["h_scale"])) for _, r in models.iterrows()}
 
 
 def _draw_model(ax: Any, model: tuple[ErrorModel, float], h: np.ndarray, color: str) -> None:

@@ -47,6 +47,9 @@ def test_parallel_launchers_and_collect(tmp_path, launcher, jobs):
     assert manifest["counts"]["ok"] == jobs and manifest["counts"]["failed"] == 0
     assert set(table["override.grid.num"].astype(str)) == set(nums.split(","))
     assert (sweep / "collected" / "results.parquet").is_file()
+    models = pd.read_parquet(sweep / "collected" / "model.parquet")
+    summary = harness.summarize(table, models)
+    assert len(summary) == table.groupby(["function", "point_index", "component", "job"], observed=True).ngroups
     # Each job equals the same sweep run alone in this process (no state leaked between jobs in a worker).
     alone = harness.run({**_lecture_dict(), "grid": {"kind": "logspace", "start": -16, "stop": 0, "num": 3}})
     got = table[table["override.grid.num"] == "3"] if "3" in nums.split(",") else None
