@@ -18,6 +18,7 @@ The Hydra CLI (:mod:`harness.cli`) is a thin layer over :func:`run` and
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -343,9 +344,12 @@ def run_spec(
     if out is not None and resume:
         done = _completed(out, fingerprint)
         if done is not None:
-            log.info("%s: already complete in %s (same sweep); nothing to do", spec.name, out)
+            log.info("%s: already complete in %s (same sweep); redrawing figures only", spec.name, out)
+            model_path = out / MODEL_FILE
+            _write_derived(done, out, _plot_settings(spec), pd.read_parquet(model_path) if model_path.is_file()
+                           else None)
             return done
-        parts = _prepare_parts(out, fingerprint)
+        _prepare_parts(out, fingerprint)
     blocks = [(f, d, sc, chunk) for f in spec.functions for d in spec.dtypes for sc in spec.step_scales
               for chunk in chunk_bounds(spec, f, d)]
     frames, model_frames, fp_warnings, reused = [], [], {}, 0
@@ -394,8 +398,7 @@ def run_spec(
         "floating_point_warnings": fp_warnings,
         "reference_cache": {"hits": cache.hits, "misses": cache.misses, "disk_hits": cache.disk_hits,
                             "directory": str(cache.directory) if cache.directory else None},
-        "plot": {"enabled": spec.plot.enabled, "formats": list(spec.plot.formats),
-                 "max_figures": spec.plot.max_figures, "dpi": spec.plot.dpi},
+        "plot": _plot_settings(spec),
         "versions": package_versions(),
         "git_commit": git_commit(),
         "platform": platform_info(),
@@ -410,8 +413,19 @@ def run_spec(
     return table
 
 
+def _plot_settings(spec: SweepSpec) -> dict[str, Any]:
+    return {"enabled": spec.plot.enabled, "formats": list(spec.plot.formats), "max_figures": spec.plot.max_figures,
+            "dpi": spec.plot.dpi}
+
+
 def spec_fingerprint(spec: SweepSpec) -> str:
-    """SHA-256 of everything that determines the rows of a sweep (not plots, not names)."""
+    """SHA-256 of everything that determines the stored tables of a sweep.
+
+    Functions, points, schemes, grid, number types, step conventions,
+    reference and model settings, the experiment name and the package
+    version; not the plot settings (figures are always redrawn from the
+    tables) nor the memory budget (chunking changes no row).
+    """
     payload = {
         "functions": [(f.name, f.expression.text, [[float(v).hex() for v in row] for row in f.points])
                       for f in spec.functions],
@@ -421,6 +435,7 @@ def spec_fingerprint(spec: SweepSpec) -> str:
         "step": spec.step,
         "step_scales": list(spec.step_scales),
         "reference": [spec.reference.dps, spec.reference.min_digits],
+        "model": dataclasses.asdict(spec.model),
         "name": spec.name,
         "version": package_versions().get("numdiff-harness"),
     }

@@ -216,9 +216,27 @@ def parse_function(name: str, spec: Any, key: str | None = None) -> FunctionSpec
     return FunctionSpec(name=name, expression=expression, points=points)
 
 
+def _check_something_runs(functions: tuple[FunctionSpec, ...], schemes: tuple[Scheme, ...],
+                          dtypes: tuple[str, ...]) -> None:
+    """Refuse a sweep in which no scheme applies to any function and number type (it would write 0 rows)."""
+    for f in functions:
+        for s in schemes:
+            for d in dtypes:
+                if s.kind == "mixed" and f.dim < 2:
+                    continue
+                if s.kind == "complex_step" and d == "float16":
+                    continue
+                return
+    raise ConfigError("schemes", [s.name for s in schemes],
+                      "at least one scheme that applies to a function and number type of the sweep "
+                      "(mixed partials need two or more variables; complex_step has no float16 counterpart)")
+
+
 def _section(cfg: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
     """A settings sub-mapping (absent means defaults) whose keys are all in ``allowed``."""
-    section = cfg.get(key) or {}
+    section = cfg.get(key)
+    if section is None:
+        return {}
     if not isinstance(section, Mapping):
         raise ConfigError(key, section, f"a mapping with keys {', '.join(allowed)}")
     for k in section:
@@ -290,6 +308,8 @@ def build_spec(cfg: Any) -> SweepSpec:
     functions = tuple(parse_function(str(n), s) for n, s in _named_mapping(cfg, "functions").items())
     schemes = tuple(make_scheme(str(n), s) for n, s in _named_mapping(cfg, "schemes").items() if s is not False)
     hs = parse_grid(cfg.get("grid"))
+    if not schemes:
+        raise ConfigError("schemes", list(_named_mapping(cfg, "schemes")), "at least one scheme that is not false")
 
     dtypes = _choices("dtypes", cfg.get("dtypes", ["float64"]), tuple(DTYPES))
 
@@ -315,6 +335,7 @@ def build_spec(cfg: Any) -> SweepSpec:
         max_figures=_int("plot.max_figures", plot.get("max_figures", 60), 0),
         dpi=_int("plot.dpi", plot.get("dpi", 120), 30, 1200),
     )
+    _check_something_runs(functions, schemes, dtypes)
     model = _section(cfg, "model", ("enabled", "eps_factor", "noise", "dps"))
     eps_factor = _number("model.eps_factor", model.get("eps_factor", 0.3))
     if eps_factor <= 0:

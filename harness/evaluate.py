@@ -240,7 +240,6 @@ def evaluate_schemes(
     counter = counter or FloatingPointCounter()
     h_nominal = nominal_steps(points, np.asarray(hs), scale)  # (H, N, D)
     h_used = step_used(points, np.asarray(hs), step, scale)
-    n_h = h_used.shape[0]
     grid_shape = h_used.shape
 
     results: list[SchemeEstimates] = []
@@ -323,4 +322,6 @@ def _mixed_partials(fn: Callable[..., np.ndarray], points: np.ndarray, h_used: n
         return _robust_sum(st, lambda ob: row[index[ob]], dtype)
 
     est = _robust_sum(st, inner, dtype) / (h_i * h_j)
-    return SchemeEstimates(scheme, est.astype(dtype, copy=False), h_i, components=pairs)
+    # h_used of a Hessian row is the smaller of its two steps, so a step that
+    # vanished on either coordinate shows as step_underflow.
+    return SchemeEstimates(scheme, est.astype(dtype, copy=False), np.minimum(h_i, h_j), components=pairs)

@@ -50,14 +50,16 @@ SAVE_METADATA = {
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 MARKERS = ["o", "s", "^", "v", "D", "P", "X", "<"]
 DTYPE_STYLE = {"float64": "-", "float32": "--", "float16": ":", "longdouble": "-."}
-FIGURE_KEY = ["function", "point_index", "component", "component2"]
+FIGURE_KEY = ["function", "point_index", "component", "component2", "derivative_order"]
 
 
-def figure_name(function: str, point_index: int, component: int, component2: int = -1) -> str:
-    """File stem of a figure, safe on every file system."""
+def figure_name(function: str, point_index: int, component: int, component2: int = -1,
+                derivative_order: int = 1) -> str:
+    """File stem of a figure, safe on every file system: ``f__p0__d0``, ``f__p0__d0d1``, ``f__p0__d0_m2``."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(function))
     partial = f"d{int(component)}" + (f"d{int(component2)}" if component2 >= 0 else "")
-    return f"{safe}__p{int(point_index)}__{partial}"
+    order = f"_m{int(derivative_order)}" if derivative_order != 1 and component2 < 0 else ""
+    return f"{safe}__p{int(point_index)}__{partial}{order}"
 
 
 def _fmt(h: float) -> str:

@@ -163,7 +163,10 @@ def make_scheme(name: str, spec: Any = None, *, key: str | None = None) -> Schem
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 1 < ratio <= 16:
             raise ConfigError(f"{key}.ratio", ratio, "a number > 1 and <= 16")
         terms = _int_option(f"{key}.terms", spec.get("terms", 1), 1, 6)
-        stencil = richardson(base, ratio=Fraction(ratio).limit_denominator(1000), terms=terms)
+        exact_ratio = Fraction(ratio).limit_denominator(1000)
+        if exact_ratio <= 1:
+            raise ConfigError(f"{key}.ratio", ratio, "a number > 1 that stays > 1 as a fraction p/q with q <= 1000")
+        stencil = richardson(base, ratio=exact_ratio, terms=terms)
         return StencilScheme(name=name, stencil=stencil, kind="richardson")
     if kind == "mixed":
         _only_keys(key, spec, ("kind", "base"))

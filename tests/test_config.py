@@ -112,3 +112,23 @@ def test_linspace_points_and_plain_dict_config():
     spec = build_spec(base(functions={"f": {"expression": "x**3", "points": {"linspace": [-5, 5, 11]}}}))
     np.testing.assert_array_equal(spec.functions[0].points[:, 0], np.linspace(-5, 5, 11))
     assert OmegaConf.create(base())  # plain dicts and DictConfigs are both accepted
+
+
+@pytest.mark.parametrize(
+    "changes, key, fragment",
+    [
+        ({"schemes": {"r": {"kind": "richardson", "ratio": 1.0001}}}, "schemes.r.ratio", "> 1"),
+        ({"model": False}, "model", "a mapping"),
+        ({"plot": 0}, "plot", "a mapping"),
+        ({"schemes": {"central": False}}, "schemes", "not false"),
+        ({"schemes": {"h": {"kind": "mixed"}}}, "schemes", "two or more variables"),
+        ({"schemes": {"cs": None, "complex_step": None}, "dtypes": ["float16"]}, "schemes", "float16"),
+    ],
+)
+def test_more_bad_values(changes, key, fragment):
+    cfg = base(**changes)
+    if "cs" in cfg["schemes"]:
+        cfg["schemes"] = {"complex_step": None}
+    with pytest.raises(ConfigError) as info:
+        build_spec(cfg)
+    assert info.value.key == key and fragment in str(info.value)

@@ -177,3 +177,13 @@ def test_multirun_rerun_into_same_sweep_skips_finished_jobs(tmp_path):
     proc = cli(*args, cwd=tmp_path)
     assert proc.stderr.count("already complete") + proc.stdout.count("already complete") == 2
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_changed_model_settings_are_not_taken_from_a_finished_run(tmp_path):
+    cfg = {"functions": {"exp": {"expression": "exp(x)", "points": [0.0]}}, "schemes": {"central": None},
+           "grid": {"kind": "logspace", "start": -10, "stop": 0, "num": 11}, "plot": {"enabled": False}}
+    harness.run(cfg, out_dir=tmp_path)
+    first = pd.read_parquet(tmp_path / "model.parquet")["predicted_h_star"].iloc[0]
+    harness.run({**cfg, "model": {"eps_factor": 30.0}}, out_dir=tmp_path)
+    second = pd.read_parquet(tmp_path / "model.parquet")["predicted_h_star"].iloc[0]
+    assert second == pytest.approx(first * 100 ** (1 / 3), rel=1e-9)  # h* ~ eps_f^(1/3) for central

@@ -111,3 +111,20 @@ def test_relative_step_scale(run_sweep):
                     step_scale=["absolute", "relative"]).set_index("step_scale")
     assert far.loc["absolute", "status"] == "step_underflow"
     assert far.loc["relative", "status"] == "ok" and far.loc["relative", "rel_error"] < 1e-5  # round-off: eps |log 1e8| / 0.1 ~ 4e-14 = 4e-6 f'
+
+
+def test_hessian_step_underflow_on_either_coordinate(run_sweep):
+    fn = {"f": {"expression": "x0 * x1 + exp(x0)", "points": [[1.0, 1e10]]}}
+    table = run_sweep(fn, {"hess": {"kind": "mixed"}}, [1e-8])
+    assert table["status"].iloc[0] == "step_underflow" and table["h_used"].iloc[0] == 0
+
+
+def test_first_and_second_derivatives_get_separate_figures(tmp_path):
+    import harness
+
+    cfg = {"functions": {"exp": {"expression": "exp(x)", "points": [0.5]}},
+           "schemes": {"central": None, "central2": {"kind": "stencil", "derivative": 2}},
+           "grid": {"kind": "logspace", "start": -8, "stop": 0, "num": 9}, "plot": {"formats": ["svg"]}}
+    harness.run(cfg, out_dir=tmp_path)
+    names = sorted(p.name for p in (tmp_path / "figures").glob("exp__*.svg"))
+    assert names == ["exp__p0__d0.svg", "exp__p0__d0_m2.svg"]
