@@ -362,6 +362,8 @@ def run_spec(
         done = _read_part(part) if part is not None and resume else None
         if done is not None:
             reused += 1
+            if done.fp_counts:
+                fp_warnings[block] = done.fp_counts
         else:
             done = sweep_block(spec, function, dtype_name, cache, scale, (a, b))
             if done.fp_counts:
@@ -371,6 +373,7 @@ def run_spec(
                 # Finished blocks survive an interrupted sweep; a rerun picks them up.
                 # The model part goes first: a block counts as done when its rows exist.
                 write_parquet(done.models, part.with_suffix(".model.parquet"))
+                write_json(done.fp_counts, part.with_suffix(".fp.json"))
                 write_parquet(done.rows, part)
         frames.append(done.rows)
         model_frames.append(done.models)
@@ -472,8 +475,10 @@ def _read_part(path: Path) -> Block | None:
     model_path = path.with_suffix(".model.parquet")
     if not path.is_file() or not model_path.is_file():
         return None
+    fp_path = path.with_suffix(".fp.json")
     try:
-        return Block(pd.read_parquet(path, engine="pyarrow"), pd.read_parquet(model_path, engine="pyarrow"), {})
+        counts = json.loads(fp_path.read_text()) if fp_path.is_file() else {}
+        return Block(pd.read_parquet(path, engine="pyarrow"), pd.read_parquet(model_path, engine="pyarrow"), counts)
     except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) on a damaged file
         log.warning("recomputing %s: unreadable part (%s)", path.name, exc)
         return None
