@@ -229,17 +229,6 @@ def observed_optimum(h: np.ndarray, err: np.ndarray, *, window: float = 0.25) ->
 def summarize(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per curve: observed and predicted h*, minimal error, order, round-off slope.
 
-    See :func:`analyze`, which also labels the regime of every row.
-    """
-    return analyze(table, models)[0]
-
-
-def analyze(table: pd.DataFrame, models: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.Categorical]:
-    """The summary (one row per curve) and the regime label of every row, in one pass.
-
-    The truncation fit of each curve serves both the observed order and the
-    regime labels (:func:`harness.model.label_regimes`), so it is computed once.
-
     Parameters
     ----------
     table : DataFrame
@@ -250,28 +239,20 @@ def analyze(table: pd.DataFrame, models: pd.DataFrame | None = None) -> tuple[pd
 
     Returns
     -------
-    (DataFrame, Categorical)
-        The summary, with columns ``CELL`` + point, scheme_kind,
-        accuracy_order, h_star, observed_h_star, min_abs_error,
-        observed_min_error, min_rel_error, observed_order, order_h_min,
+    DataFrame
+        Columns ``CELL`` + point, scheme_kind, accuracy_order, h_star,
+        min_abs_error, min_rel_error, observed_order, order_h_min,
         order_h_max, order_points, roundoff_slope, reference,
-        reference_digits, reference_status, n_ok, n_rows (and the model's
-        columns and ratios with ``models``); and the regimes, aligned with
-        the table's rows.
+        reference_digits, reference_status, n_ok, n_rows.
     """
-    from .model import REGIMES, label_regimes
-
     keys = cell_keys(table)
     if len(table) == 0:
-        return pd.DataFrame(columns=keys), pd.Categorical([], categories=[*REGIMES, "adaptive"])
+        return pd.DataFrame(columns=keys)
     order, starts, stops = cell_slices(table)
     firsts = order[starts]
-    col = {c: table[c].to_numpy()[order]
-           for c in ("h", "h_used", "abs_error", "n_evals", "adaptive", "estimate", "reference")}
-    status = table["status"].astype(str).to_numpy()[order]
-    ok_all = status == "ok"
+    col = {c: table[c].to_numpy()[order] for c in ("h", "h_used", "abs_error", "n_evals", "adaptive")}
+    ok_all = (table["status"] == "ok").to_numpy()[order]
     reference = table["reference"].to_numpy()[firsts]
-    labels = np.empty(len(table), dtype=object)
     stats = []
     for k, (a, b) in enumerate(zip(starts, stops)):
         ok = ok_all[a:b]
@@ -284,9 +265,6 @@ def analyze(table: pd.DataFrame, models: pd.DataFrame | None = None) -> tuple[pd
         h_smooth, e_smooth = observed_optimum(h, err) if not adaptive else (h_star, e_star)
         trunc = truncation_fit(h, err) if not adaptive else SlopeFit.none()
         rnd = roundoff_fit(h, err, ref) if not adaptive else SlopeFit.none()
-        labels[order[a:b]] = "adaptive" if adaptive else label_regimes(
-            col["h"][a:b], col["abs_error"][a:b], status[a:b], col["estimate"][a:b], col["reference"][a:b],
-            fit=trunc)
         evals = col["n_evals"][a:b][ok]
         stats.append((adaptive, float(evals.mean()) if evals.size else float(col["n_evals"][a]), h_star, e_star,
                       h_smooth, e_smooth,
@@ -310,7 +288,7 @@ def analyze(table: pd.DataFrame, models: pd.DataFrame | None = None) -> tuple[pd
         out = out.merge(models[cols].astype(text), on=on, how="left")
         out["h_star_ratio"] = out["observed_h_star"] / out["predicted_h_star"]
         out["min_error_ratio"] = out["observed_min_error"] / out["predicted_min_error"]
-    return out, pd.Categorical(labels, categories=[*REGIMES, "adaptive"])
+    return out
 
 
 #: Columns of the readable summary (summary.md), in order.

@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .analysis import analyze, summarize, summary_markdown
+from .analysis import summarize, summary_markdown
 from .config import DTYPES, FunctionSpec, ReferenceSettings, SweepSpec, _plain, build_spec
 from .evaluate import FloatingPointCounter, complex_dtype, evaluate_schemes
 from .figures import write_figures
-from .model import model_fields, next_truncation_order, scheme_model
+from .model import model_fields, next_truncation_order, scheme_model, table_regimes
 from .reference import ReferenceCache
 from .schemes import ComplexStepScheme, MixedScheme, StencilScheme
 from .store import (PARTS_DIR, atomic_path, git_commit, package_versions, platform_info, read_meta, read_results,
@@ -195,6 +195,7 @@ def sweep_block(
             point_offset=start,
         ))
     table = finalize(frames)
+    table["regime"] = table_regimes(table)
     models = model_rows(spec, function, points, schemes, dtype_name, step_scale, start, cache)
     return Block(table, models, dict(counter.counts))
 
@@ -381,8 +382,6 @@ def run_spec(
     table = finalize(frames)
     models = pd.concat([m for m in model_frames if len(m)], ignore_index=True) if any(
         len(m) for m in model_frames) else pd.DataFrame()
-    # Regimes need whole curves, so they are labelled here, with the summary, in one pass.
-    summary, table["regime"] = analyze(table, models)
     log.info("references: %d computed, %d from cache (%d from disk)", cache.misses, cache.hits, cache.disk_hits)
     if out is None:
         return table
@@ -411,7 +410,7 @@ def run_spec(
     write_parquet(models, out / MODEL_FILE)
     write_json(meta, out / META_FILE)
     shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
-    _write_derived(table, out, meta["plot"], models, summary)
+    _write_derived(table, out, meta["plot"], models)
     log.info("%s: %d rows (%s) in %.2f s -> %s", spec.name, len(table),
              ", ".join(f"{k} {v}" for k, v in meta["status_counts"].items()), meta["seconds"], out)
     return table
@@ -497,10 +496,9 @@ def _in_multirun() -> bool:
 
 
 def _write_derived(table: pd.DataFrame, out: Path, plot: Mapping[str, Any],
-                   models: pd.DataFrame | None = None, summary: pd.DataFrame | None = None) -> list[Path]:
+                   models: pd.DataFrame | None = None) -> list[Path]:
     """Summary tables and figures: everything rebuilt from the stored tables."""
-    if summary is None:
-        summary = summarize(table, models)
+    summary = summarize(table, models)
     write_parquet(summary, out / "summary.parquet")
     with atomic_path(out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")

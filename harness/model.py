@@ -721,12 +721,8 @@ def label_regimes(
     *,
     follow: float = 1.5,
     transition: float = 3.0,
-    fit: SlopeFit | None = None,
 ) -> np.ndarray:
     """Tag every step of one error curve with the regime it is in.
-
-    ``fit`` is the curve's :func:`fit_order` if the caller already has it
-    (on the same valid rows); it is computed otherwise.
 
     The labels come from the data alone (no model, no hand-picked h):
 
@@ -794,8 +790,7 @@ def label_regimes(
     idx = idx[np.argsort(h[idx], kind="stable")]
     hv, ev = h[idx], err[idx]
     cut_t = cut_r = hv.size  # [cut_t:] truncation, [cut_r:cut_t] transition, [:cut_r] round-off
-    if fit is None:
-        fit = fit_order(hv, ev)
+    fit = fit_order(hv, ev)
     if math.isfinite(fit.slope):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             rho = ev / (10.0**fit.intercept * hv**fit.slope)
@@ -829,3 +824,25 @@ def model_from_row(row: Any) -> ErrorModel:
                       c_trunc=float(row["c_trunc"]), c_round=float(row["c_round"]), eps_f=float(row["eps_f"]),
                       status=str(row["model_status"]), c_next=float(row["c_next"]),
                       next_power=int(row["next_power"]))
+
+
+def table_regimes(table: pd.DataFrame) -> pd.Categorical:
+    """:func:`label_regimes` for every curve of a tidy table, aligned with its rows.
+
+    Adaptive rows (one step chosen per point) are labelled ``'adaptive'``.
+    """
+    from .analysis import cell_slices
+
+    labels = np.empty(len(table), dtype=object)
+    if len(table):
+        order, starts, stops = cell_slices(table)
+        cols = {c: table[c].to_numpy()[order] for c in ("h", "abs_error", "estimate", "reference", "adaptive")}
+        status = table["status"].astype(str).to_numpy()[order]
+        for a, b in zip(starts, stops):
+            idx = order[a:b]
+            if cols["adaptive"][a:b].all():
+                labels[idx] = "adaptive"
+                continue
+            labels[idx] = label_regimes(cols["h"][a:b], cols["abs_error"][a:b], status[a:b],
+                                        cols["estimate"][a:b], cols["reference"][a:b])
+    return pd.Categorical(labels, categories=[*REGIMES, "adaptive"])
