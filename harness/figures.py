@@ -50,6 +50,7 @@ SAVE_METADATA = {
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 MARKERS = ["o", "s", "^", "v", "D", "P", "X", "<"]
 DTYPE_STYLE = {"float64": "-", "float32": "--", "float16": ":", "longdouble": "-."}
+DTYPE_FILL = {"float64": "full", "float32": "none", "float16": "left", "longdouble": "bottom"}
 FIGURE_KEY = ["function", "point_index", "component", "component2", "derivative_order"]
 
 
@@ -298,16 +299,20 @@ def draw_comparison_figure(summary: pd.DataFrame, function: str, *, dpi: int = 1
     for (scheme, dtype), g in rows.groupby(["scheme", "dtype"], sort=False):
         i = schemes.index(str(scheme))
         color, marker = PALETTE[i % len(PALETTE)], MARKERS[(i + i // len(PALETTE)) % len(MARKERS)]
-        x, y = g["n_evals"].to_numpy(dtype=float), g["min_abs_error"].to_numpy(dtype=float)
+        # Schemes with the same cost are spread a little sideways; number types differ by fill.
+        spread = 1.06 ** (i - (len(schemes) - 1) / 2)
+        fill = DTYPE_FILL.get(str(dtype), "full")
+        x, y = g["n_evals"].to_numpy(dtype=float) * spread, g["min_abs_error"].to_numpy(dtype=float)
         ax.plot(x, y, linestyle="none", marker=".", color=color, alpha=0.35, markersize=4)
         ax.plot([np.median(x)], [np.median(y)], linestyle="none", marker=marker, markersize=8, color=color,
-                markeredgecolor="black", markeredgewidth=0.6, label=f"{scheme} [{dtype}]")
+                fillstyle=fill, markeredgecolor=color if fill == "none" else "black",
+                markeredgewidth=1.4 if fill == "none" else 0.6, label=f"{scheme} [{dtype}]")
     if len(rows):
         ticks = np.unique(np.round(rows["n_evals"].to_numpy(dtype=float)).astype(int))
         ticks = ticks[ticks > 0]
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        ax.set_xlim(max(ticks.min() / 1.5, 0.5), ticks.max() * 1.5)
+        ax.set_xlim(max(ticks.min() / 1.6, 0.5), ticks.max() * 1.6)
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, borderaxespad=0)
     return fig
 
