@@ -8,6 +8,7 @@ is allowed. The rest of the harness only ever sees a ``SweepSpec``.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -302,8 +303,9 @@ def build_spec(cfg: Any) -> SweepSpec:
         if k not in _TOP_KEYS and k != "experiment":
             raise ConfigError(str(k), cfg[k], f"top-level keys {', '.join(_TOP_KEYS)}")
     name = cfg.get("name", "default")
-    if not isinstance(name, str) or not name:
-        raise ConfigError("name", name, "a non-empty string")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        # The name becomes a folder in the output path (results/<name>/...).
+        raise ConfigError("name", name, "a name of letters, digits, '_', '.' and '-' (a folder name)")
 
     functions = tuple(parse_function(str(n), s) for n, s in _named_mapping(cfg, "functions").items())
     schemes = tuple(make_scheme(str(n), s) for n, s in _named_mapping(cfg, "schemes").items() if s is not False)

@@ -86,6 +86,7 @@ def base(**changes):
         ({"functions": {"f": {"expression": "open('x')", "points": [1.0]}}}, "functions.f.expression", "open"),
         ({"functions": {"f": {"expression": "x", "points": []}}}, "functions.f.points", "non-empty"),
         ({"functions": {}}, "functions", "non-empty mapping"),
+        ({"name": "../../x"}, "name", "folder name"),
     ],
 )
 def test_bad_values_name_key_value_and_allowed(changes, key, fragment):
