@@ -94,21 +94,34 @@ def reference_arrays(
 
 
 def _usable(schemes: Sequence[Any], dtype_name: str, dim: int, first_scale: bool) -> list[Any]:
-    """Schemes that exist for this number type and dimension, logging what is skipped and why."""
+    """Schemes that exist for this number type and dimension (:func:`_announce_skips` says why not)."""
     keep = []
     for s in schemes:
         if isinstance(s, ComplexStepScheme) and complex_dtype(DTYPES[dtype_name]) is None:
-            log.info("%s has no complex type: skipping %s", dtype_name, s.name)
-        elif isinstance(s, MixedScheme) and dim < 2:
+            continue  # float16 has no complex counterpart
+        if isinstance(s, MixedScheme) and dim < 2:
             continue  # mixed partials need two coordinates
-        elif getattr(s, "kind", "") in ("baseline", "selector") and not first_scale:
+        if getattr(s, "kind", "") in ("baseline", "selector") and not first_scale:
             continue  # they choose or scale their own steps: run them once, not per step scale
-        elif getattr(s, "kind", "") == "baseline" and not _baselines().available(s.library):
-            log.warning("skipping %s: %s is not installed (pip install 'numdiff-harness[baselines]')",
-                        s.name, s.library)
-        else:
-            keep.append(s)
+        if getattr(s, "kind", "") == "baseline" and not _baselines().available(s.library):
+            continue
+        keep.append(s)
     return keep
+
+
+def _announce_skips(spec: SweepSpec) -> None:
+    """One log line per reason a scheme is skipped somewhere in the sweep."""
+    missing: dict[str, list[str]] = {}
+    for s in spec.schemes:
+        if getattr(s, "kind", "") == "baseline" and not _baselines().available(s.library):
+            missing.setdefault(s.library, []).append(s.name)
+    for library, names in missing.items():
+        log.warning("skipping %s: %s is not installed (pip install 'numdiff-harness[baselines]')",
+                    ", ".join(names), library)
+    no_complex = [d for d in spec.dtypes if complex_dtype(DTYPES[d]) is None]
+    complex_schemes = [s.name for s in spec.schemes if isinstance(s, ComplexStepScheme)]
+    if no_complex and complex_schemes:
+        log.info("%s has no complex type: %s skipped there", ", ".join(no_complex), ", ".join(complex_schemes))
 
 
 #: Bytes one tidy row costs in memory (about 25 columns), used to size chunks.
@@ -341,6 +354,7 @@ def run_spec(
     cache = cache or ReferenceCache(spec.reference.cache_dir)
     out = Path(out_dir) if out_dir is not None else None
     fingerprint = spec_fingerprint(spec)
+    _announce_skips(spec)
     if out is not None and resume:
         done = _completed(out, fingerprint)
         if done is not None:

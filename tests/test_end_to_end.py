@@ -191,3 +191,21 @@ def test_comparison_figure_shows_every_scheme(compose_cfg):
                                                    "nd_central"}
     assert adaptive["h"].isna().all()
     assert adaptive.groupby(["scheme", "component"], observed=True).size().eq(1).all()
+
+
+def test_missing_baseline_library_is_skipped_with_one_log_line(monkeypatch, caplog):
+    import logging
+
+    from harness import baselines
+
+    monkeypatch.setattr(baselines, "available", lambda library: library != "numdifftools")
+    cfg = {"functions": {"a": {"expression": "exp(x)", "points": [0.5, 1.0]},
+                         "b": {"expression": "sin(x)", "points": [0.5]}},
+           "schemes": {"central": None, "nd": {"kind": "baseline", "method": "nd_central"},
+                       "ndc": {"kind": "baseline", "method": "nd_complex"}},
+           "grid": {"kind": "list", "values": [1e-3]}, "dtypes": ["float64", "float32"], "plot": {"enabled": False}}
+    with caplog.at_level(logging.INFO, logger="harness"):
+        table = harness.run(cfg)
+    lines = [r.getMessage() for r in caplog.records if "not installed" in r.getMessage()]
+    assert lines == ["skipping nd, ndc: numdifftools is not installed (pip install 'numdiff-harness[baselines]')"]
+    assert set(table["scheme"].astype(str)) == {"central"}
