@@ -35,7 +35,7 @@ from .analysis import summarize, summary_markdown
 from .config import DTYPES, FunctionSpec, ReferenceSettings, SweepSpec, _plain, build_spec
 from .evaluate import FloatingPointCounter, complex_dtype, evaluate_schemes
 from .figures import write_figures
-from .model import model_fields, next_truncation_order, scheme_model, table_regimes
+from .model import model_fields, next_truncation_order, scheme_model, table_regimes, taylor_derivatives
 from .reference import ReferenceCache
 from .schemes import ComplexStepScheme, MixedScheme, StencilScheme
 from .store import (PARTS_DIR, atomic_path, git_commit, package_versions, platform_info, read_meta, read_results,
@@ -159,7 +159,7 @@ def sweep_block(
     cache: ReferenceCache,
     step_scale: str = "absolute",
     points: tuple[int, int] | None = None,
-) -> tuple[pd.DataFrame, dict[str, int]]:
+) -> Block:
     """All rows of one function in one number type and step scale.
 
     Parameters
@@ -169,8 +169,9 @@ def sweep_block(
 
     Returns
     -------
-    (DataFrame, dict)
-        The rows and the floating-point warnings counted while evaluating.
+    Block
+        The rows (with regimes), the error models of its curves and the
+        floating-point warnings counted while evaluating.
     """
     dtype = DTYPES[dtype_name]
     start, stop = points if points is not None else (0, len(function.points))
@@ -209,7 +210,7 @@ def sweep_block(
         ))
     table = finalize(frames)
     table["regime"] = table_regimes(table)
-    models = model_rows(spec, function, points, schemes, dtype_name, step_scale, start, cache)
+    models = model_rows(spec, function, points, schemes, dtype_name, step_scale, start)
     return Block(table, models, dict(counter.counts))
 
 
@@ -229,7 +230,6 @@ def model_rows(
     dtype_name: str,
     step_scale: str,
     point_offset: int,
-    cache: ReferenceCache,
 ) -> pd.DataFrame:
     """The error model (predicted h*, minimal error, constants) of every modelled curve.
 
@@ -273,45 +273,6 @@ def _model_orders(scheme: Any) -> int:
         return 5
     st = scheme.stencil
     return max(st.derivative + st.accuracy, next_truncation_order(st))
-
-
-def taylor_derivatives(f_mp: Any, point: Sequence[float], component: int, n: int, dps: int) -> list[float]:
-    """f and its first n derivatives along one coordinate, to a few digits, in one mpmath call.
-
-    The model needs the size of f^(p+m), not 20 digits of it: one
-    ``mpmath.diffs`` call (a single stencil at raised working precision)
-    gives all orders at once, with the step scaled to the point for |x| < 1.
-    A value that is complex or not finite (a singularity nearby) is NaN,
-    which makes the model 'undefined' instead of wrong.
-    """
-    import mpmath
-
-    saved = mpmath.mp.prec
-    try:
-        x0 = mpmath.mpf(point[component])
-        scale = min(mpmath.mpf(1), abs(x0)) if x0 != 0 else mpmath.mpf(1)
-        # The n-th difference on a step scaled down with |x| cancels n*|log2 scale|
-        # extra bits; mpmath's own working precision only covers the unscaled step.
-        extra = n * max(0, -int(mpmath.floor(mpmath.log(scale, 2))))
-        with mpmath.workprec(mpmath.libmp.dps_to_prec(dps) + extra):
-            xs = [mpmath.mpf(v) for v in point]
-            h = mpmath.ldexp(scale, -(mpmath.libmp.dps_to_prec(dps) + 10))
-
-            def along(t: Any) -> Any:
-                return f_mp(*(xs[:component] + [t] + xs[component + 1:]))
-
-            values = list(mpmath.diffs(along, x0, n, h=h))
-    except Exception:  # noqa: BLE001 - a failing f only means "no model"
-        return [float("nan")] * (n + 1)
-    finally:
-        mpmath.mp.prec = saved
-    out = []
-    for v in values:
-        if isinstance(v, mpmath.mpc):
-            v = v.real if v.imag == 0 else mpmath.nan
-        fv = float(v)
-        out.append(fv if np.isfinite(fv) else float("nan"))
-    return out
 
 
 def run_spec(
@@ -359,9 +320,7 @@ def run_spec(
         done = _completed(out, fingerprint)
         if done is not None:
             log.info("%s: already complete in %s (same sweep); redrawing figures only", spec.name, out)
-            model_path = out / MODEL_FILE
-            _write_derived(done, out, _plot_settings(spec), pd.read_parquet(model_path) if model_path.is_file()
-                           else None)
+            _write_derived(done, out, _plot_settings(spec), _read_models(out))
             return done
         _prepare_parts(out, fingerprint)
     blocks = [(f, d, sc, chunk) for f in spec.functions for d in spec.dtypes for sc in spec.step_scales
@@ -376,26 +335,24 @@ def run_spec(
         done = _read_part(part) if part is not None and resume else None
         if done is not None:
             reused += 1
-            if done.fp_counts:
-                fp_warnings[block] = done.fp_counts
         else:
             done = sweep_block(spec, function, dtype_name, cache, scale, (a, b))
-            if done.fp_counts:
-                fp_warnings[block] = done.fp_counts
-                log.debug("%s: floating-point events %s", block, done.fp_counts)
             if part is not None:
                 # Finished blocks survive an interrupted sweep; a rerun picks them up.
                 # The model part goes first: a block counts as done when its rows exist.
                 write_parquet(done.models, part.with_suffix(".model.parquet"))
                 write_json(done.fp_counts, part.with_suffix(".fp.json"))
                 write_parquet(done.rows, part)
+        if done.fp_counts:
+            fp_warnings[block] = done.fp_counts
+            log.debug("%s: floating-point events %s", block, done.fp_counts)
         frames.append(done.rows)
         model_frames.append(done.models)
     if reused:
         log.info("%s: resumed, %d of %d blocks taken from %s", spec.name, reused, len(blocks), out / PARTS_DIR)
     table = finalize(frames)
-    models = pd.concat([m for m in model_frames if len(m)], ignore_index=True) if any(
-        len(m) for m in model_frames) else pd.DataFrame()
+    non_empty = [m for m in model_frames if len(m)]
+    models = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()
     log.info("references: %d computed, %d from cache (%d from disk)", cache.misses, cache.hits, cache.disk_hits)
     if out is None:
         return table
@@ -457,6 +414,12 @@ def spec_fingerprint(spec: SweepSpec) -> str:
         "version": package_versions().get("numdiff-harness"),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _read_models(run_dir: Path) -> pd.DataFrame | None:
+    """``model.parquet`` of a run, or None for runs stored without one."""
+    path = run_dir / MODEL_FILE
+    return pd.read_parquet(path) if path.is_file() else None
 
 
 def _completed(out: Path, fingerprint: str) -> pd.DataFrame | None:
@@ -583,6 +546,4 @@ def report(run_dir: str | Path, *, formats: Iterable[str] | None = None) -> list
     plot["enabled"] = True
     if formats is not None:
         plot["formats"] = list(formats)
-    model_path = run_dir / MODEL_FILE
-    models = pd.read_parquet(model_path) if model_path.is_file() else None
-    return _write_derived(table, run_dir, plot, models)
+    return _write_derived(table, run_dir, plot, _read_models(run_dir))

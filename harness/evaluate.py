@@ -264,8 +264,7 @@ def evaluate_schemes(
                 est = _robust_sum(st, samples.__getitem__, dtype) / h_used**st.derivative
                 results.append(SchemeEstimates(scheme, est.astype(dtype, copy=False), h_used))
             elif isinstance(scheme, ComplexStepScheme):
-                results.append(_complex_step(fn, points, h_nominal))
-                results[-1].scheme = scheme
+                results.append(_complex_step(fn, points, h_nominal, scheme))
             elif isinstance(scheme, MixedScheme):
                 results.append(_mixed_partials(fn, points, h_used, scheme))
             else:  # pragma: no cover - Scheme is a closed union
@@ -273,7 +272,8 @@ def evaluate_schemes(
     return results
 
 
-def _complex_step(fn: Callable[..., np.ndarray], points: np.ndarray, h: np.ndarray) -> SchemeEstimates:
+def _complex_step(fn: Callable[..., np.ndarray], points: np.ndarray, h: np.ndarray,
+                  scheme: ComplexStepScheme) -> SchemeEstimates:
     """``Im f(x + i h e_j) / h`` for every h, point and coordinate j (h: (H, N, D))."""
     ctype = complex_dtype(points.dtype)
     if ctype is None:
@@ -281,7 +281,7 @@ def _complex_step(fn: Callable[..., np.ndarray], points: np.ndarray, h: np.ndarr
     shift = (1j * h).astype(ctype)
     values = _call(fn, _displaced_coords(points.astype(ctype), shift), h.shape)
     est = (values.imag / h).astype(points.dtype, copy=False)
-    return SchemeEstimates(None, est, h)  # type: ignore[arg-type]
+    return SchemeEstimates(scheme, est, h)
 
 
 def _mixed_partials(fn: Callable[..., np.ndarray], points: np.ndarray, h_used: np.ndarray,

@@ -846,3 +846,40 @@ def table_regimes(table: pd.DataFrame) -> pd.Categorical:
             labels[idx] = label_regimes(cols["h"][a:b], cols["abs_error"][a:b], status[a:b],
                                         cols["estimate"][a:b], cols["reference"][a:b])
     return pd.Categorical(labels, categories=[*REGIMES, "adaptive"])
+
+
+def taylor_derivatives(f_mp: Any, point: Sequence[float], component: int, n: int, dps: int) -> list[float]:
+    """f and its first n derivatives along one coordinate, to a few digits, in one mpmath call.
+
+    The model needs the size of f^(p+m), not 20 digits of it: one
+    ``mpmath.diffs`` call (a single stencil at raised working precision)
+    gives all orders at once, with the step scaled to the point for |x| < 1.
+    A value that is complex or not finite (a singularity nearby) is NaN,
+    which makes the model 'undefined' instead of wrong.
+    """
+    saved = mpmath.mp.prec
+    try:
+        x0 = mpmath.mpf(point[component])
+        scale = min(mpmath.mpf(1), abs(x0)) if x0 != 0 else mpmath.mpf(1)
+        # The n-th difference on a step scaled down with |x| cancels n*|log2 scale|
+        # extra bits; mpmath's own working precision only covers the unscaled step.
+        extra = n * max(0, -int(mpmath.floor(mpmath.log(scale, 2))))
+        with mpmath.workprec(mpmath.libmp.dps_to_prec(dps) + extra):
+            xs = [mpmath.mpf(v) for v in point]
+            h = mpmath.ldexp(scale, -(mpmath.libmp.dps_to_prec(dps) + 10))
+
+            def along(t: Any) -> Any:
+                return f_mp(*(xs[:component] + [t] + xs[component + 1:]))
+
+            values = list(mpmath.diffs(along, x0, n, h=h))
+    except Exception:  # noqa: BLE001 - a failing f only means "no model"
+        return [float("nan")] * (n + 1)
+    finally:
+        mpmath.mp.prec = saved
+    out = []
+    for v in values:
+        if isinstance(v, mpmath.mpc):
+            v = v.real if v.imag == 0 else mpmath.nan
+        fv = float(v)
+        out.append(fv if np.isfinite(fv) else float("nan"))
+    return out
