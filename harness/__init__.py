@@ -10,7 +10,8 @@ The public API a notebook needs::
 
 from .analysis import gradient_error, summarize
 from .api import report, run, run_spec
-from .config import SweepSpec, build_spec
+from .config import build_spec
+from .settings import SweepSpec
 from .errors import ConfigError
 from .expr import Expression, ExpressionError, parse_expression
 from .schemes import make_scheme

@@ -135,23 +135,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
 from .evaluate import SchemeEstimates
 
 __all__ = [
     "BASELINE_METHODS",
     "LIBRARIES",
-    "BaselineScheme",
     "BaselineUnavailable",
     "available",
     "evaluate_baseline",
-    "make_baseline",
 ]
 
 #: Optional libraries a baseline may need.
@@ -238,8 +234,6 @@ BASELINE_METHODS: dict[str, dict[str, Any]] = {
     },
 }
 
-_SPEC_KEYS = ("kind", "method")
-
 # scipy.differentiate.derivative defaults, passed explicitly so h_used can be derived from nit.
 _SD_INITIAL_STEP = 0.5
 _SD_STEP_FACTOR = 2.0
@@ -268,93 +262,6 @@ _SCIPY_FD: dict[str, str | None] = {
 
 class BaselineUnavailable(ImportError):
     """The optional library a baseline needs is not installed."""
-
-
-@dataclass(frozen=True)
-class BaselineScheme:
-    """A library baseline, configured like a scheme.
-
-    Attributes
-    ----------
-    name : str
-        Name used in tables and legends (the config name).
-    method : str
-        Key of :data:`BASELINE_METHODS`.
-    accuracy : int
-        Truncation order of the library's base difference rule (for adaptive
-        methods: before extrapolation and step selection; see the module
-        docstring).
-    n_evals : int
-        Nominal evaluations per estimate (smooth 1-D function; the budget for
-        ``scipy_differentiate``). Measured per-estimate counts are in
-        ``SchemeEstimates.n_evals``.
-    adaptive : bool
-        True when the library chooses the step (one row per point).
-    library : str
-        ``'scipy'`` or ``'numdifftools'``.
-    kind : str
-        Always ``'baseline'``.
-    derivative : int
-        Always 1 (first derivatives).
-    """
-
-    name: str
-    method: str
-    accuracy: int
-    n_evals: int
-    adaptive: bool
-    library: str
-    kind: str = "baseline"
-    derivative: int = 1
-
-
-def make_baseline(name: str, spec: Mapping[str, Any] | str | None = None, *, key: str | None = None) -> BaselineScheme:
-    """Build a baseline from a config entry.
-
-    Parameters
-    ----------
-    name : str
-        Scheme name used in tables and legends.
-    spec : mapping, str or None
-        ``{kind: baseline, method: scipy_2point}`` (``kind`` may be left out);
-        a bare method name; or None, meaning ``name`` is the method name.
-    key : str, optional
-        Config key used in error messages (default ``schemes.<name>``).
-
-    Returns
-    -------
-    BaselineScheme
-
-    Raises
-    ------
-    ConfigError
-        For a missing or unknown method, a kind other than ``'baseline'`` or
-        any other key, naming the key, the value and what is allowed.
-
-    Examples
-    --------
-    >>> make_baseline("sp", {"kind": "baseline", "method": "scipy_3point"}).accuracy
-    2
-    """
-    key = key or f"schemes.{name}"
-    if spec is None or isinstance(spec, str):
-        spec = {"method": name if spec is None else spec}
-    if not isinstance(spec, Mapping):
-        raise ConfigError(key, spec, "a mapping {kind: baseline, method: <method>} or a method name")
-    unknown = sorted(str(k) for k in spec if k not in _SPEC_KEYS)
-    if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}", spec[unknown[0]], f"baseline options {', '.join(_SPEC_KEYS)}")
-    kind = spec.get("kind", "baseline")
-    if kind != "baseline":
-        raise ConfigError(f"{key}.kind", kind, ("baseline",))
-    method = spec.get("method")
-    if not isinstance(method, str) or method not in BASELINE_METHODS:
-        raise ConfigError(f"{key}.method", method, BASELINE_METHODS)
-    info = BASELINE_METHODS[method]
-    return BaselineScheme(
-        name=name, method=method, accuracy=info["accuracy"], n_evals=info["n_evals"],
-        adaptive=info["adaptive"], library=info["library"],
-    )
 
 
 def _load(library: str) -> SimpleNamespace:
@@ -535,14 +442,14 @@ def _run_numdifftools(method: str, lib: SimpleNamespace, fn: Callable[..., Any],
         _per_coordinate(call, fn, points, out, pass_others=False, row=k)
 
 
-def evaluate_baseline(scheme: BaselineScheme, fn: Callable[..., Any], points: np.ndarray,
+def evaluate_baseline(scheme: Any, fn: Callable[..., Any], points: np.ndarray,
                       hs: np.ndarray) -> SchemeEstimates:
     """Run one library baseline on every point, coordinate (and h, if fixed-step).
 
     Parameters
     ----------
     scheme : BaselineScheme
-        From :func:`make_baseline`.
+        From :func:`harness.schemes.make_baseline` (only ``scheme.method`` is read).
     fn : callable
         Vectorized ``fn(x0, x1, ...)`` preserving the input dtype (complex
         input for the complex-step methods), e.g. ``parse_expression(t).numpy``.
@@ -603,7 +510,7 @@ def evaluate_baseline(scheme: BaselineScheme, fn: Callable[..., Any], points: np
             _run_numdifftools(scheme.method, lib, fn, points, steps, out)
         estimate = out["estimate"].astype(points.dtype)
     return SchemeEstimates(
-        scheme,  # type: ignore[arg-type]
+        scheme,
         estimate,
         out["h_used"],
         n_evals=out["n_evals"],

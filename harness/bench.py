@@ -118,15 +118,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"python loop, math module       {t_loop_math * 1e3:9.1f} ms   loop/engine  = {t_loop_math / t_engine:7.1f}x")
     print(f"engine vs loop estimates, 1e-6 < h < 1e-2: max relative difference {agree:.1e}")
 
-    from .api import reference_arrays
-    from .config import FunctionSpec, ReferenceSettings
-    from .reference import ReferenceCache
+    from .refcache import ReferenceCache, reference_table
+    from .settings import FunctionSpec, ReferenceSettings
     from .table import finalize, scheme_rows
 
     fn = FunctionSpec("bench", expr, points)
     cache = ReferenceCache()
     t0 = time.perf_counter()
-    ref = reference_arrays(fn, points, [(1,)], ReferenceSettings(), cache)
+    ref = reference_table(fn, points, [(1,)], ReferenceSettings(), cache)
     t_ref = time.perf_counter() - t0
     t0 = time.perf_counter()
     finalize([scheme_rows(experiment="bench", function="bench", expression=EXPRESSION, points=points,
@@ -206,9 +205,8 @@ def scale_benchmarks() -> None:
     print(f"multirun of 4 heavy jobs: basic {times['basic']:.1f} s, joblib (2 workers) {times['joblib']:.1f} s, "
           f"speed-up {times['basic'] / times['joblib']:.2f}x")
 
-    from .config import FunctionSpec, ReferenceSettings
-    from .reference import ReferenceCache
-    from .api import reference_arrays
+    from .refcache import ReferenceCache, reference_table
+    from .settings import FunctionSpec, ReferenceSettings
 
     expr = parse_expression(EXPRESSION, name="bench")
     points = np.linspace(0.5, 1.0, 1000)[:, None]
@@ -219,7 +217,7 @@ def scale_benchmarks() -> None:
         for label in ("cold", "warm"):
             cache = ReferenceCache(cache_dir)
             t0 = time.perf_counter()
-            reference_arrays(fn, points, [(1,), (2,)], ReferenceSettings(), cache)
+            reference_table(fn, points, [(1,), (2,)], ReferenceSettings(), cache)
             result[label] = (time.perf_counter() - t0, cache.misses, cache.disk_hits)
         (tc, mc, _), (tw, mw, hw) = result["cold"], result["warm"]
         print(f"reference cache, 2000 references: cold {tc:.2f} s ({mc} computed), "

@@ -1,10 +1,13 @@
-"""Vectorized evaluation of every scheme on every point and step at once.
+"""The vectorized evaluation engine: steps, displaced points, shared samples.
 
-For one function and one number type, all stencil offsets of all schemes are
-merged; the function is then called once on the union of displaced points,
-an array of shape ``(n_offsets, n_h, n_points, dim)``, and each scheme
-combines its samples with array arithmetic. There is no Python loop over h
-or over points.
+For one block (a function, a number type, a step scale and a chunk of
+points) every scheme evaluates through one :class:`BlockContext`. Stencil
+schemes *declare* the offsets they read; the context merges them and calls
+the function once on the union of displaced points, an array of shape
+``(n_offsets, n_h, n_points, dim)``, which each scheme then combines with
+array arithmetic (:func:`stencil_estimate`). There is no Python loop over h
+or over points. Schemes that need other points (the complex step, mixed
+partials, step selectors, library baselines) call ``ctx.fn`` themselves.
 
 Steps are applied *exactly* by default: the step actually used is
 ``h_used = (x + h) - x`` computed in the working number type, so that
@@ -13,21 +16,25 @@ the representation error of ``x + h`` to the estimate. Displaced points are
 ``x + o * h_used``; for offsets that are powers of two (the standard 1- and
 2-point stencils) they are exact. With ``step='nominal'`` the given h is used
 unchanged (the seed documents' way).
+
+This module knows no scheme kind: it imports neither :mod:`harness.schemes`
+nor anything that does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .schemes import ComplexStepScheme, MixedScheme, Scheme, StencilScheme
+from .settings import STEP_MODES, STEP_SCALES
 from .stencils import Stencil
 
-STEP_MODES = ("exact", "nominal")
-STEP_SCALES = ("absolute", "relative")
+__all__ = ["BlockContext", "FloatingPointCounter", "SchemeEstimates", "STEP_MODES", "STEP_SCALES",
+           "as_dtype_scalar", "complex_dtype", "displaced_coords", "evaluate_schemes", "nominal_steps",
+           "robust_sum", "stencil_estimate", "step_used"]
 
 
 @dataclass
@@ -37,23 +44,27 @@ class SchemeEstimates:
     Attributes
     ----------
     scheme : Scheme
-    estimate : ndarray, shape (n_h, n_points, dim)
-        Estimate of the derivative along each coordinate, in the working type.
-        Adaptive schemes (step selectors, adaptive library baselines) have
+        The scheme that produced them.
+    estimate : ndarray, shape (n_h, n_points, n_partials)
+        Estimate of each partial derivative, in the working type. Adaptive
+        schemes (step selectors, adaptive library baselines) have
         ``n_h == 1``: one estimate per point at the step they chose.
-    h_used : ndarray, shape (n_h, n_points, dim)
+    h_used : ndarray, shape (n_h, n_points, n_partials)
         Step actually used for each estimate (NaN if a library does not say).
-    n_evals : ndarray of int, shape (n_h, n_points, dim), optional
+    n_evals : ndarray of int, shape (n_h, n_points, n_partials), optional
         Function evaluations each estimate cost, when it varies per estimate
         (counted by wrapping f); ``None`` means ``scheme.n_evals`` everywhere.
-    error_estimate : ndarray, shape (n_h, n_points, dim), optional
+    error_estimate : ndarray, shape (n_h, n_points, n_partials), optional
         The method's own error estimate, if it makes one.
     h_nominal : ndarray, shape (n_h,), optional
         Nominal h of each row; defaults to the sweep's grid. Adaptive schemes
         set it to NaN (they have no grid step).
+    components : list of tuple of int, optional
+        Coordinates differentiated along the last axis: ``(j,)`` (default:
+        every coordinate) or ``(i, j)`` for mixed partials.
     """
 
-    scheme: Scheme
+    scheme: Any
     estimate: np.ndarray
     h_used: np.ndarray
     n_evals: np.ndarray | None = None
@@ -120,6 +131,11 @@ def nominal_steps(points: np.ndarray, hs: np.ndarray, scale: str = "absolute") -
     return np.broadcast_to(hs_w, (hs_w.shape[0],) + points.shape).copy()
 
 
+def applied_step(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``(x + h) - x`` in the working type: the step that lands on a representable ``x + h``."""
+    return (x + h) - x
+
+
 def step_used(points: np.ndarray, hs: np.ndarray, step: str = "exact", scale: str = "absolute") -> np.ndarray:
     """Steps actually applied, shape ``(n_h, n_points, dim)``.
 
@@ -138,16 +154,16 @@ def step_used(points: np.ndarray, hs: np.ndarray, step: str = "exact", scale: st
     hs_w = nominal_steps(points, hs, scale)
     if step == "nominal":
         return hs_w
-    x = points[None, :, :]
-    return (x + hs_w) - x
+    return applied_step(points[None, :, :], hs_w)
 
 
-def _call(fn: Callable[..., np.ndarray], coords: Sequence[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+def call(fn: Callable[..., np.ndarray], coords: Sequence[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """``fn(*coords)`` broadcast to ``shape`` (a constant f may return a scalar)."""
     out = np.asarray(fn(*coords))
     return np.broadcast_to(out, shape) if out.shape != shape else out
 
 
-def _displaced_coords(points: np.ndarray, shift: np.ndarray) -> list[np.ndarray]:
+def displaced_coords(points: np.ndarray, shift: np.ndarray) -> list[np.ndarray]:
     """Coordinates of ``x + shift`` along each axis separately.
 
     ``shift`` has shape ``lead + (n_points, dim)``: entry ``[..., p, j]`` is
@@ -165,7 +181,7 @@ def _displaced_coords(points: np.ndarray, shift: np.ndarray) -> list[np.ndarray]
     return coords
 
 
-def _robust_sum(stencil: Stencil, sample: Callable[[Fraction], np.ndarray], dtype: np.dtype) -> np.ndarray:
+def robust_sum(stencil: Stencil, sample: Callable[[Fraction], np.ndarray], dtype: np.dtype) -> np.ndarray:
     """``sum_i w_i F(o_i)`` arranged so equal samples give exactly 0.
 
     Antisymmetric pairs are differenced first, ``w (F(o) - F(-o))``; every
@@ -194,11 +210,99 @@ def _robust_sum(stencil: Stencil, sample: Callable[[Fraction], np.ndarray], dtyp
     return total
 
 
+@dataclass
+class BlockContext:
+    """Everything a scheme needs to evaluate one block, and the samples schemes share.
+
+    Attributes
+    ----------
+    fn : callable
+        Vectorized ``fn(x0, x1, ...)`` preserving the input dtype (complex
+        input too, for the complex step).
+    points : ndarray, shape (n_points, dim)
+        Points in the working number type.
+    hs : ndarray, shape (n_h,) or (n_h, n_points, dim)
+        Nominal steps of the grid (cast to the working type when used).
+    step : {'exact', 'nominal'}
+    scale : {'absolute', 'relative'}
+    offsets : set of Fraction
+        Union of the stencil offsets the schemes of the block read; all are
+        sampled by one call of ``fn`` the first time any is asked for.
+    """
+
+    fn: Callable[..., np.ndarray]
+    points: np.ndarray
+    hs: np.ndarray
+    step: str = "exact"
+    scale: str = "absolute"
+    offsets: frozenset[Fraction] = frozenset()
+    _samples: dict[Fraction, np.ndarray] | None = field(default=None, repr=False)
+    _h_nominal: np.ndarray | None = field(default=None, repr=False)
+    _h_used: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.step not in STEP_MODES:
+            raise ValueError(f"step must be one of {STEP_MODES}, got {self.step!r}")
+        self.points = np.asarray(self.points)
+        if self.points.ndim != 2:
+            raise ValueError(f"points must have shape (n_points, dim), got {self.points.shape}")
+        self.hs = np.asarray(self.hs)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.points.dtype
+
+    @property
+    def h_nominal(self) -> np.ndarray:
+        """Nominal steps in the working type, shape ``(n_h, n_points, dim)``."""
+        if self._h_nominal is None:
+            self._h_nominal = nominal_steps(self.points, self.hs, self.scale)
+        return self._h_nominal
+
+    @property
+    def h_used(self) -> np.ndarray:
+        """Applied steps (:func:`step_used`), shape ``(n_h, n_points, dim)``."""
+        if self._h_used is None:
+            self._h_used = step_used(self.points, self.hs, self.step, self.scale)
+        return self._h_used
+
+    def sample(self, offset: Fraction) -> np.ndarray:
+        """``f(x + o h_used e_j)`` for every h, point and coordinate j, shape ``(n_h, n_points, dim)``."""
+        if self._samples is None:
+            self._samples = self._sample_all()
+        return self._samples[Fraction(offset)]
+
+    def _sample_all(self) -> dict[Fraction, np.ndarray]:
+        points, h_used, dtype = self.points, self.h_used, self.dtype
+        samples: dict[Fraction, np.ndarray] = {}
+        offsets = sorted(self.offsets)
+        nonzero = [o for o in offsets if o != 0]
+        if 0 in offsets:
+            f0 = call(self.fn, [points[:, c] for c in range(points.shape[1])], (points.shape[0],))
+            samples[Fraction(0)] = np.broadcast_to(f0[None, :, None], h_used.shape)
+        if nonzero:
+            o_arr = np.array([as_dtype_scalar(o, dtype) for o in nonzero], dtype=dtype)
+            shift = o_arr[:, None, None, None] * h_used[None]  # (K, H, N, D)
+            values = call(self.fn, displaced_coords(points, shift), shift.shape)
+            samples.update({o: values[k] for k, o in enumerate(nonzero)})
+        return samples
+
+
+def stencil_estimate(ctx: BlockContext, stencil: Stencil) -> np.ndarray:
+    """``sum_i w_i f(x + o_i h) / h^m`` from the context's shared samples, shape ``(n_h, n_points, dim)``.
+
+    Every offset of ``stencil`` must be among ``ctx.offsets``.
+    """
+    dtype = ctx.dtype
+    est = robust_sum(stencil, ctx.sample, dtype) / ctx.h_used**stencil.derivative
+    return est.astype(dtype, copy=False)
+
+
 def evaluate_schemes(
     fn: Callable[..., np.ndarray],
     points: np.ndarray,
     hs: np.ndarray,
-    schemes: Iterable[Scheme],
+    schemes: Iterable[Any],
     *,
     step: str = "exact",
     scale: str = "absolute",
@@ -217,6 +321,7 @@ def evaluate_schemes(
         Nominal steps (any float type; cast to the working type), shared by
         all points or given per point and coordinate.
     schemes : iterable of Scheme
+        Anything following the scheme protocol (:class:`harness.schemes.Scheme`).
     step : {'exact', 'nominal'}
         How h is applied; see the module docstring.
     scale : {'absolute', 'relative'}
@@ -229,99 +334,17 @@ def evaluate_schemes(
     list of SchemeEstimates
         One entry per scheme, in the given order. Non-finite samples give
         non-finite estimates; nothing raises for domain problems.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from harness.schemes import make_scheme
+    >>> (est,) = evaluate_schemes(np.exp, np.array([[0.0]]), np.array([2.0**-20]), [make_scheme("central")])
+    >>> abs(float(est.estimate[0, 0, 0]) - 1.0) < 1e-10
+    True
     """
-    if step not in STEP_MODES:
-        raise ValueError(f"step must be one of {STEP_MODES}, got {step!r}")
-    points = np.asarray(points)
-    if points.ndim != 2:
-        raise ValueError(f"points must have shape (n_points, dim), got {points.shape}")
-    dtype = points.dtype
     schemes = list(schemes)
     counter = counter or FloatingPointCounter()
-    h_nominal = nominal_steps(points, np.asarray(hs), scale)  # (H, N, D)
-    h_used = step_used(points, np.asarray(hs), step, scale)
-    grid_shape = h_used.shape
-
-    results: list[SchemeEstimates] = []
+    ctx = BlockContext(fn, points, hs, step, scale, frozenset(o for s in schemes for o in s.offsets()))
     with np.errstate(all="call", call=counter):
-        stencils = [s.stencil for s in schemes if isinstance(s, StencilScheme)]
-        samples: dict[Fraction, np.ndarray] = {}
-        if stencils:
-            offsets = sorted({o for st in stencils for o in st.offsets})
-            nonzero = [o for o in offsets if o != 0]
-            if 0 in offsets:
-                f0 = _call(fn, [points[:, c] for c in range(points.shape[1])], (points.shape[0],))
-                samples[Fraction(0)] = np.broadcast_to(f0[None, :, None], grid_shape)
-            if nonzero:
-                o_arr = np.array([as_dtype_scalar(o, dtype) for o in nonzero], dtype=dtype)
-                shift = o_arr[:, None, None, None] * h_used[None]  # (K, H, N, D)
-                values = _call(fn, _displaced_coords(points, shift), shift.shape)
-                samples.update({o: values[k] for k, o in enumerate(nonzero)})
-
-        for scheme in schemes:
-            if isinstance(scheme, StencilScheme):
-                st = scheme.stencil
-                est = _robust_sum(st, samples.__getitem__, dtype) / h_used**st.derivative
-                results.append(SchemeEstimates(scheme, est.astype(dtype, copy=False), h_used))
-            elif isinstance(scheme, ComplexStepScheme):
-                results.append(_complex_step(fn, points, h_nominal, scheme))
-            elif isinstance(scheme, MixedScheme):
-                results.append(_mixed_partials(fn, points, h_used, scheme))
-            else:  # pragma: no cover - Scheme is a closed union
-                raise TypeError(f"unknown scheme type {type(scheme).__name__}")
-    return results
-
-
-def _complex_step(fn: Callable[..., np.ndarray], points: np.ndarray, h: np.ndarray,
-                  scheme: ComplexStepScheme) -> SchemeEstimates:
-    """``Im f(x + i h e_j) / h`` for every h, point and coordinate j (h: (H, N, D))."""
-    ctype = complex_dtype(points.dtype)
-    if ctype is None:
-        raise ValueError(f"no complex type matches {points.dtype}: complex step is unavailable")
-    shift = (1j * h).astype(ctype)
-    values = _call(fn, _displaced_coords(points.astype(ctype), shift), h.shape)
-    est = (values.imag / h).astype(points.dtype, copy=False)
-    return SchemeEstimates(scheme, est, h)
-
-
-def _mixed_partials(fn: Callable[..., np.ndarray], points: np.ndarray, h_used: np.ndarray,
-                    scheme: MixedScheme) -> SchemeEstimates:
-    """Every mixed partial d2f/dxi dxj (i < j) from the product stencil, in one call of f.
-
-    Samples ``f(x + o_a h_i e_i + o_b h_j e_j)`` have shape (K, K, H, N, P) for
-    the P coordinate pairs; the double sum is taken as a nested robust sum.
-    """
-    dtype = points.dtype
-    n_points, dim = points.shape
-    pairs = [(i, j) for i in range(dim) for j in range(i + 1, dim)]
-    n_h = h_used.shape[0]
-    if not pairs:
-        empty = np.empty((n_h, n_points, 0), dtype=dtype)
-        return SchemeEstimates(scheme, empty, empty.copy(), components=[])
-    st = scheme.stencil
-    index = {o: k for k, o in enumerate(st.offsets)}
-    o = np.array([as_dtype_scalar(v, dtype) for v in st.offsets], dtype=dtype)
-    first = np.array([i for i, _ in pairs])
-    second = np.array([j for _, j in pairs])
-    h_i, h_j = h_used[:, :, first], h_used[:, :, second]  # (H, N, P)
-    shape = (len(o), len(o), n_h, n_points, len(pairs))
-    coords = []
-    for c in range(dim):
-        xc = np.empty(shape, dtype=dtype)
-        xc[...] = points[:, c][:, None]
-        on_i, on_j = first == c, second == c
-        if on_i.any():
-            xc[..., on_i] += o[:, None, None, None, None] * h_i[None, None][..., on_i]
-        if on_j.any():
-            xc[..., on_j] += o[None, :, None, None, None] * h_j[None, None][..., on_j]
-        coords.append(xc)
-    values = _call(fn, coords, shape)
-
-    def inner(oa: Fraction) -> np.ndarray:
-        row = values[index[oa]]
-        return _robust_sum(st, lambda ob: row[index[ob]], dtype)
-
-    est = _robust_sum(st, inner, dtype) / (h_i * h_j)
-    # h_used of a Hessian row is the smaller of its two steps, so a step that
-    # vanished on either coordinate shows as step_underflow.
-    return SchemeEstimates(scheme, est.astype(dtype, copy=False), np.minimum(h_i, h_j), components=pairs)
+        return [s.evaluate(ctx) for s in schemes]

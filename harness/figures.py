@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .analysis import roundoff_fit, truncation_fit
+from .fits import roundoff_fit, truncation_fit
 from .model import ErrorModel, model_from_row
 from .store import FIGURES_DIR, atomic_path
 

@@ -1,8 +1,6 @@
-"""The error model: predicted truncation and round-off, h*, and observed regimes.
+"""The predicted error model: truncation and round-off constants, h* and E(h*).
 
-Two halves, both pure functions:
-
-*Predicted* (from the scheme, the function and the number type). A stencil
+From the scheme, the function and the number type, as pure functions. A stencil
 ``sum_i w_i f(x + o_i h) / h^m`` of accuracy p has the error model
 
     E(h) = C_t h^p + C_r / h^m
@@ -24,12 +22,9 @@ which gives the textbook ``2 sqrt(eps_f |f| / |f''|)`` (forward) and
 ``E(h) = |f'''| h^2 / 6 + eps_f |f'|``, a truncation term over a constant floor
 (see :func:`complex_step_model`).
 
-*Observed* (from the tidy table rows of one curve): :func:`observed_optimum`
-is a robust observed h* (the raw argmin of a noisy error curve is not), and
-:func:`fit_order` is :func:`harness.analysis.truncation_fit` (optionally on the
-steps labelled truncation), and :func:`label_regimes`
-tags every step as ``'truncation'``, ``'round-off'``, ``'transition'``,
-``'floor'`` or ``'invalid'``.
+The observed side (optimum, order and regimes read from the data) is
+:mod:`harness.curves`; the derivatives f^(n) the constants need come from
+:mod:`harness.derivatives`.
 """
 
 from __future__ import annotations
@@ -39,36 +34,33 @@ from dataclasses import dataclass
 from math import factorial
 from typing import Any, Callable, Sequence
 
-import mpmath
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .analysis import SlopeFit, observed_optimum, truncation_fit
-from .reference import MAX_ORDER, reference_derivative
-from .schemes import ComplexStepScheme, Scheme, StencilScheme
+from .derivatives import higher_derivative, taylor_derivatives, value_at
+from .settings import DEFAULT_EPS_FACTOR as _DEFAULT_EPS_FACTOR
+from .settings import DTYPES, ModelSettings
 from .stencils import Stencil
 
 __all__ = [
     "DEFAULT_EPS_FACTOR",
     "MODEL_STATUSES",
-    "REGIMES",
     "ErrorModel",
     "complex_step_model",
-    "fit_order",
     "function_noise",
-    "higher_derivative",
-    "label_regimes",
     "model_curve",
+    "model_fields",
+    "model_from_row",
+    "model_rows",
     "next_truncation_order",
-    "observed_optimum",
     "optimal_step",
     "scheme_model",
     "stencil_model",
     "unit_roundoff",
 ]
 
-DEFAULT_EPS_FACTOR = 0.3
+DEFAULT_EPS_FACTOR = _DEFAULT_EPS_FACTOR
 """Default ``eps_f / u``: the *typical* round-off of a correctly rounded f.
 
 The round-off term ``C_r = eps_f * sum|w_i| * |f|`` has the form of a bound,
@@ -115,10 +107,6 @@ samples are ``~ |o h f'(x)|``, not 0), so the model cannot place h*:
 ``h_star`` and ``min_error`` are NaN. ``'undefined'``: a non-finite input, or
 both constants zero; everything is NaN.
 """
-
-REGIMES = ("truncation", "round-off", "transition", "floor", "invalid")
-"""Labels :func:`label_regimes` assigns."""
-
 
 # --------------------------------------------------------------------------- #
 # Number types                                                                #
@@ -454,75 +442,40 @@ def complex_step_model(
     return ErrorModel("complex_step", 1, 2, 0, c_t, c_r, eps_f, _status(c_t, c_r), c_next, 2)
 
 
-# --------------------------------------------------------------------------- #
-# Derivatives for the model                                                   #
-# --------------------------------------------------------------------------- #
-
-def higher_derivative(
-    f_mp: Callable[..., Any],
-    point: Sequence[float],
-    orders: Sequence[int],
-    *,
-    dps: int = 30,
-) -> float:
-    """A (higher) partial derivative of f at a point, to a few digits, as float.
-
-    The model only needs ``f^(p+m)`` to a few significant digits. Total orders
-    up to :data:`harness.reference.MAX_ORDER` (6) use the checked
-    :func:`~harness.reference.reference_derivative` (asking for 10 agreeing
-    digits instead of 20). Higher orders (e.g. central p=6 with m=1 needs
-    f^(7)) fall back to ``mpmath.diff`` with the step ``l * 2**-(prec+10)``,
-    ``l = min(|x_i|, 1)`` over the differentiated coordinates (relative to the
-    point below 1, so ``log`` near 0 stays in its domain; absolute above, as
-    in :mod:`harness.reference`). ``mpmath.diff`` raises the working precision
-    to ``(prec + 20)(n + 1)`` bits itself, which covers the ``n log2(1/h)``
-    bits the differencing cancels. Unlike the reference, that fallback is not
-    self-checked; the model needs only a few digits.
-
-    Parameters
-    ----------
-    f_mp : callable
-        ``f_mp(*coords)`` on mpmath numbers (``Expression.mpmath``).
-    point : sequence of float
-        The point (its exact binary value is used).
-    orders : sequence of int
-        Multi-index, e.g. ``(3,)`` or ``(0, 5, 0)``.
-    dps : int
-        Decimal digits of the working precision.
+def model_curve(model: ErrorModel, h: npt.ArrayLike) -> pd.DataFrame:
+    """The model on a grid of steps, for dashed model lines in figures.
 
     Returns
     -------
-    float
-        The derivative, or NaN when it cannot be computed reliably (complex,
-        non-finite, a kink, a failing f, a non-finite point).
+    DataFrame
+        Columns ``h``, ``truncation``, ``roundoff``, ``error``.
     """
-    orders = tuple(int(o) for o in orders)
-    if sum(orders) <= MAX_ORDER:
-        ref = reference_derivative(f_mp, point, orders, dps=dps, min_digits=min(10.0, float(dps)))
-        return float(ref.hi) if ref.reliable else math.nan
-    if not math.isfinite(_value(f_mp, point, dps)):
-        return math.nan  # non-finite point, failing f, or complex f (log(-1)): no real derivative
-    saved = mpmath.mp.prec
-    try:
-        with mpmath.workdps(dps):
-            xs = [mpmath.mpf(float(v)) for v in point]  # exact: float64 (or narrower) values
-            scale = min([abs(x) for x, n in zip(xs, orders) if n and x != 0] + [mpmath.mpf(1)])
-            step = mpmath.ldexp(scale, -(mpmath.mp.prec + 10))
-            value = mpmath.diff(f_mp, xs, orders, h=step)
-        if isinstance(value, mpmath.mpc):
-            if value.imag != 0:
-                return math.nan
-            value = value.real
-        value = float(value)
-    except Exception:  # noqa: BLE001 - a failing f only means "no model"
-        return math.nan
-    finally:
-        mpmath.mp.prec = saved
-    return value if math.isfinite(value) else math.nan
+    h = np.asarray(h, dtype=float).reshape(-1)
+    return pd.DataFrame({"h": h, "truncation": model.truncation(h), "roundoff": model.roundoff(h),
+                         "error": model.error(h)})
+
+
+
+def model_fields(model: ErrorModel) -> dict[str, Any]:
+    """The model's fields plus its predictions, as plain values for a table row."""
+    return {
+        "model_kind": model.kind, "accuracy_order": model.accuracy, "roundoff_power": model.roundoff_power,
+        "c_trunc": model.c_trunc, "c_round": model.c_round, "eps_f": model.eps_f, "model_status": model.status,
+        "c_next": model.c_next, "next_power": model.next_power,
+    }
+
+
+def model_from_row(row: Any) -> ErrorModel:
+    """Rebuild an :class:`ErrorModel` from a row of ``model.parquet``."""
+    return ErrorModel(kind=str(row["model_kind"]), derivative=int(row["derivative_order"]),
+                      accuracy=int(row["accuracy_order"]), roundoff_power=int(row["roundoff_power"]),
+                      c_trunc=float(row["c_trunc"]), c_round=float(row["c_round"]), eps_f=float(row["eps_f"]),
+                      status=str(row["model_status"]), c_next=float(row["c_next"]),
+                      next_power=int(row["next_power"]))
 
 
 def scheme_model(
-    scheme: Scheme,
+    scheme: Any,
     f_mp: Callable[..., Any],
     point: Sequence[float],
     component: int = 0,
@@ -542,7 +495,8 @@ def scheme_model(
 
     Parameters
     ----------
-    scheme : StencilScheme or ComplexStepScheme
+    scheme : Scheme
+        Any scheme whose :meth:`~harness.schemes.Scheme.model` gives a model.
     f_mp : callable
         mpmath version of f (``Expression.mpmath``).
     point : sequence of float
@@ -554,7 +508,7 @@ def scheme_model(
     eps_factor, noise
         See :func:`function_noise`.
     dps : int
-        Working precision of the derivatives (see :func:`higher_derivative`).
+        Working precision of the derivatives (see :func:`harness.derivatives.higher_derivative`).
     window : bool
         Also compute the next truncation term (one more derivative) for
         :meth:`ErrorModel.asymptotic_window`.
@@ -578,7 +532,7 @@ def scheme_model(
     >>> import mpmath
     >>> from harness.schemes import make_scheme
     >>> m = scheme_model(make_scheme("central"), mpmath.exp, [0.0])
-    >>> f"{m.h_star:.3e}"   # (3 * 0.3 * 2**-53 * |exp(0)| / |exp'''(0)|)**(1/3)
+    >>> f"{m.h_star:.3e}"   # (3 * 0.3 * 2**-53 * |exp(0)| / |f'''(0)|)**(1/3)
     '4.640e-06'
     """
     point = [float(np.dtype(dtype).type(v)) for v in point]
@@ -589,297 +543,73 @@ def scheme_model(
         if derivatives is not None:
             return derivatives(n)
         if n == 0:
-            return _value(f_mp, point, dps)
+            return value_at(f_mp, point, dps)
         return higher_derivative(f_mp, point, [n if i == component else 0 for i in range(len(point))], dps=dps)
 
-    if isinstance(scheme, ComplexStepScheme):
-        return complex_step_model(deriv(1), deriv(3), dtype, d5=deriv(5) if window else None,
-                                  eps_factor=eps_factor, noise=noise)
-    if isinstance(scheme, StencilScheme):  # includes Richardson schemes (kind 'richardson')
-        st = scheme.stencil
-        f_next = deriv(next_truncation_order(st)) if window else None
-        return stencil_model(st, deriv(0), deriv(st.derivative + st.accuracy), dtype, f_next=f_next,
-                             eps_factor=eps_factor, noise=noise)
-    raise TypeError(f"no error model for scheme {getattr(scheme, 'name', scheme)!r} of kind "
-                    f"{getattr(scheme, 'kind', '?')!r}: only stencil, richardson and complex_step schemes are modelled")
+    model = scheme.model(deriv, dtype, eps_factor=eps_factor, noise=noise, window=window)
+    if model is None:
+        raise TypeError(f"no error model for scheme {getattr(scheme, 'name', scheme)!r} of kind "
+                        f"{getattr(scheme, 'kind', '?')!r}")
+    return model
 
 
-def _value(f_mp: Callable[..., Any], point: Sequence[float], dps: int) -> float:
-    """f at the point as a float (NaN if it fails or is not real)."""
-    saved = mpmath.mp.prec
-    try:
-        with mpmath.workdps(dps):
-            y = f_mp(*[mpmath.mpf(float(v)) for v in point])
-        if isinstance(y, mpmath.mpc):
-            y = y.real if y.imag == 0 else mpmath.nan
-        return float(y)
-    except Exception:  # noqa: BLE001 - a failing f only means "no model"
-        return math.nan
-    finally:
-        mpmath.mp.prec = saved
+def model_rows(
+    function: Any,
+    points: np.ndarray,
+    schemes: Sequence[Any],
+    dtype_name: str,
+    step: str,
+    step_scale: str,
+    settings: ModelSettings,
+    point_offset: int = 0,
+) -> pd.DataFrame:
+    """The error model (predicted h*, minimal error, constants) of every modelled curve of a block.
 
+    Higher derivatives f^(n) come from :func:`harness.derivatives.taylor_derivatives`
+    (one mpmath call per point and coordinate, shared by all schemes); a
+    derivative that cannot be computed makes the model 'undefined', never a
+    number.
 
-def model_curve(model: ErrorModel, h: npt.ArrayLike) -> pd.DataFrame:
-    """The model on a grid of steps, for dashed model lines in figures.
+    Parameters
+    ----------
+    function : FunctionSpec
+    points : ndarray, shape (n_points, dim)
+        The block's points in the working type.
+    schemes : sequence of Scheme
+        The block's schemes; those whose ``model_order()`` is 0 have no model.
+    dtype_name, step, step_scale : str
+        The block's number type and step conventions.
+    settings : ModelSettings
+    point_offset : int
+        Index of ``points[0]`` in the function's point list.
 
     Returns
     -------
     DataFrame
-        Columns ``h``, ``truncation``, ``roundoff``, ``error``.
+        One row per (point, component, modelled scheme); empty without models.
     """
-    h = np.asarray(h, dtype=float).reshape(-1)
-    return pd.DataFrame({"h": h, "truncation": model.truncation(h), "roundoff": model.roundoff(h),
-                         "error": model.error(h)})
-
-
-# --------------------------------------------------------------------------- #
-# Observed side: optimum, order and regimes from one curve's rows             #
-# --------------------------------------------------------------------------- #
-
-def _as_float(a: npt.ArrayLike) -> np.ndarray:
-    return np.asarray(a, dtype=float).reshape(-1)
-
-
-def fit_order(
-    h: npt.ArrayLike,
-    err: npt.ArrayLike,
-    labels: npt.ArrayLike | None = None,
-    *,
-    tol: float = 0.25,
-    min_points: int = 3,
-    min_slope: float = 0.5,
-) -> SlopeFit:
-    """Observed order over the truncation regime: :func:`harness.analysis.truncation_fit`.
-
-    Optionally restricted to the steps :func:`label_regimes` labels
-    ``'truncation'``.
-
-    Parameters
-    ----------
-    h, err : array_like
-        Steps and absolute errors of one curve.
-    labels : array_like of str, optional
-        From :func:`label_regimes`: restrict the search to the steps
-        labelled ``'truncation'``.
-    tol : float
-        Half-width of the band the local slopes of a run stay in.
-    min_points : int
-        Fewest points a fit may use.
-    min_slope : float
-        Smallest overall slope a run may have.
-
-    Returns
-    -------
-    SlopeFit
-        NaN slope when no run qualifies.
-
-    Examples
-    --------
-    >>> h = np.logspace(-12, 0, 25)
-    >>> err = np.maximum(h**2, 1e-16)        # a floor below h = 1e-8
-    >>> round(fit_order(h, err).slope, 6)
-    2.0
-    """
-    h, err = _as_float(h), _as_float(err)
-    if labels is not None:
-        chosen = np.asarray(labels).reshape(-1) == "truncation"
-        h, err = h[chosen], err[chosen]
-    return truncation_fit(h, err, tol=tol, min_points=min_points, min_slope=min_slope)
-
-
-def _within(rho: float, factor: float) -> bool:
-    return 1 / factor <= rho <= factor
-
-
-def _walk_left(rho: np.ndarray, start: int, factor: float) -> int:
-    """Smallest index i <= start such that rho[i:start] all lie within [1/factor, factor]."""
-    i = start
-    while i > 0 and _within(rho[i - 1], factor):
-        i -= 1
-    return i
-
-
-def _truncation_start(rho: np.ndarray, start: int, follow: float) -> int:
-    """Left end of the truncation regime, from the plateau's left end ``start``.
-
-    Extends left while the error follows the law within ``follow``; if the
-    plateau's own leftmost steps do not (its slope band tolerates some
-    round-off), moves right past them instead.
-    """
-    i = start
-    while i < rho.size - 1 and not _within(rho[i], follow):
-        i += 1
-    return _walk_left(rho, i, follow)
-
-
-def label_regimes(
-    h: npt.ArrayLike,
-    err: npt.ArrayLike,
-    status: npt.ArrayLike,
-    estimate: npt.ArrayLike,
-    reference: npt.ArrayLike,
-    *,
-    follow: float = 1.5,
-    transition: float = 3.0,
-) -> np.ndarray:
-    """Tag every step of one error curve with the regime it is in.
-
-    The labels come from the data alone (no model, no hand-picked h):
-
-    1. ``'invalid'``: ``status != 'ok'`` or a non-finite error or step (e.g.
-       the ``step_underflow`` row where ``h_used == 0`` and no estimate
-       exists; it is not a collapsed estimate, there is none).
-    2. The *truncation law* ``T(h) = a h^q`` is the least-squares line over
-       the truncation plateau found by :func:`fit_order` (``q >= 0.5``).
-    3. ``'truncation'``: starting at the plateau's left end and walking
-       towards smaller h, the steps while the error stays within a factor
-       ``follow`` of ``T(h)`` (round-off at most about half the truncation
-       term), and every step right of them. (If the plateau's own leftmost
-       steps are off by more than ``follow`` -- its slope band tolerates
-       some round-off -- they are left out instead.)
-    4. ``'transition'``: continuing the walk, the steps whose error is within
-       a factor ``transition`` of ``T(h)`` but no longer within ``follow``:
-       round-off and truncation are of similar size, neither dominates.
-    5. ``'round-off'``: every valid step left of that, where the error has
-       left the truncation law by more than a factor ``transition``, upwards
-       (round-off dominates) or downwards (round-off cancelled the
-       truncation term, which takes a round-off error at least as large; an
-       error of exactly 0 lands here). For the complex step this is its flat
-       floor of a few ulps.
-    6. ``'floor'``: round-off steps where the estimate has collapsed:
-       ``estimate == 0`` with a non-zero reference (``f(x + o h) == f(x)`` in
-       floating point) or a relative error >= 1/2. There the error no longer
-       depends on h.
-
-    Without a truncation law (no plateau of at least 3 points with slope
-    >= 0.5, e.g. a stencil exact for f) every valid step is ``'round-off'``
-    or ``'floor'``.
-
-    Parameters
-    ----------
-    h, err, status, estimate, reference : array_like
-        Columns ``h``, ``abs_error``, ``status``, ``estimate`` and
-        ``reference`` of the tidy rows of *one* curve, in any order.
-    follow : float
-        Factor within which an error still follows the truncation law.
-    transition : float
-        Factor beyond which round-off dominates (> ``follow``).
-
-    Returns
-    -------
-    ndarray of str
-        One label from :data:`REGIMES` per input row, in input order.
-
-    Examples
-    --------
-    >>> h = np.logspace(-12, 0, 13)
-    >>> err = 0.5 * h + 1e-16 / h
-    >>> labels = label_regimes(h, err, ["ok"] * 13, 1 + err, np.ones(13))
-    >>> labels[[3, 4, 5, 12]].tolist()
-    ['round-off', 'transition', 'truncation', 'truncation']
-    """
-    h, err, estimate, reference = (_as_float(a) for a in (h, err, estimate, reference))
-    status = np.asarray(status, dtype=object).reshape(-1).astype(str)
-    if not h.size == err.size == status.size == estimate.size == reference.size:
-        raise ValueError("h, err, status, estimate and reference must have the same length")
-    if not 1 <= follow < transition:
-        raise ValueError(f"need 1 <= follow < transition, got follow={follow}, transition={transition}")
-    labels = np.full(h.size, "invalid", dtype="<U10")
-    valid = (status == "ok") & np.isfinite(err) & (err >= 0) & np.isfinite(h) & (h > 0)
-    idx = np.flatnonzero(valid)
-    idx = idx[np.argsort(h[idx], kind="stable")]
-    hv, ev = h[idx], err[idx]
-    cut_t = cut_r = hv.size  # [cut_t:] truncation, [cut_r:cut_t] transition, [:cut_r] round-off
-    fit = fit_order(hv, ev)
-    if math.isfinite(fit.slope):
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            rho = ev / (10.0**fit.intercept * hv**fit.slope)
-        start = int(np.searchsorted(hv, fit.h_min * (1 - 1e-12)))
-        cut_t = _truncation_start(rho, start, follow)
-        cut_r = _walk_left(rho, cut_t, transition)
-    sub = np.full(hv.size, "round-off", dtype="<U10")
-    sub[cut_r:cut_t] = "transition"
-    sub[cut_t:] = "truncation"
-    ref, est = reference[idx], estimate[idx]
-    with np.errstate(invalid="ignore"):
-        collapsed = np.isfinite(ref) & (((est == 0) & (ref != 0)) | (ev >= 0.5 * np.abs(ref)))
-    sub[(sub == "round-off") & collapsed] = "floor"
-    labels[idx] = sub
-    return labels
-
-
-def model_fields(model: ErrorModel) -> dict[str, Any]:
-    """The model's fields plus its predictions, as plain values for a table row."""
-    return {
-        "model_kind": model.kind, "accuracy_order": model.accuracy, "roundoff_power": model.roundoff_power,
-        "c_trunc": model.c_trunc, "c_round": model.c_round, "eps_f": model.eps_f, "model_status": model.status,
-        "c_next": model.c_next, "next_power": model.next_power,
-    }
-
-
-def model_from_row(row: Any) -> ErrorModel:
-    """Rebuild an :class:`ErrorModel` from a row of ``model.parquet``."""
-    return ErrorModel(kind=str(row["model_kind"]), derivative=int(row["derivative_order"]),
-                      accuracy=int(row["accuracy_order"]), roundoff_power=int(row["roundoff_power"]),
-                      c_trunc=float(row["c_trunc"]), c_round=float(row["c_round"]), eps_f=float(row["eps_f"]),
-                      status=str(row["model_status"]), c_next=float(row["c_next"]),
-                      next_power=int(row["next_power"]))
-
-
-def table_regimes(table: pd.DataFrame) -> pd.Categorical:
-    """:func:`label_regimes` for every curve of a tidy table, aligned with its rows.
-
-    Adaptive rows (one step chosen per point) are labelled ``'adaptive'``.
-    """
-    from .analysis import cell_slices
-
-    labels = np.empty(len(table), dtype=object)
-    if len(table):
-        order, starts, stops = cell_slices(table)
-        cols = {c: table[c].to_numpy()[order] for c in ("h", "abs_error", "estimate", "reference", "adaptive")}
-        status = table["status"].astype(str).to_numpy()[order]
-        for a, b in zip(starts, stops):
-            idx = order[a:b]
-            if cols["adaptive"][a:b].all():
-                labels[idx] = "adaptive"
-                continue
-            labels[idx] = label_regimes(cols["h"][a:b], cols["abs_error"][a:b], status[a:b],
-                                        cols["estimate"][a:b], cols["reference"][a:b])
-    return pd.Categorical(labels, categories=[*REGIMES, "adaptive"])
-
-
-def taylor_derivatives(f_mp: Any, point: Sequence[float], component: int, n: int, dps: int) -> list[float]:
-    """f and its first n derivatives along one coordinate, to a few digits, in one mpmath call.
-
-    The model needs the size of f^(p+m), not 20 digits of it: one
-    ``mpmath.diffs`` call (a single stencil at raised working precision)
-    gives all orders at once, with the step scaled to the point for |x| < 1.
-    A value that is complex or not finite (a singularity nearby) is NaN,
-    which makes the model 'undefined' instead of wrong.
-    """
-    saved = mpmath.mp.prec
-    try:
-        x0 = mpmath.mpf(point[component])
-        scale = min(mpmath.mpf(1), abs(x0)) if x0 != 0 else mpmath.mpf(1)
-        # The n-th difference on a step scaled down with |x| cancels n*|log2 scale|
-        # extra bits; mpmath's own working precision only covers the unscaled step.
-        extra = n * max(0, -int(mpmath.floor(mpmath.log(scale, 2))))
-        with mpmath.workprec(mpmath.libmp.dps_to_prec(dps) + extra):
-            xs = [mpmath.mpf(v) for v in point]
-            h = mpmath.ldexp(scale, -(mpmath.libmp.dps_to_prec(dps) + 10))
-
-            def along(t: Any) -> Any:
-                return f_mp(*(xs[:component] + [t] + xs[component + 1:]))
-
-            values = list(mpmath.diffs(along, x0, n, h=h))
-    except Exception:  # noqa: BLE001 - a failing f only means "no model"
-        return [float("nan")] * (n + 1)
-    finally:
-        mpmath.mp.prec = saved
-    out = []
-    for v in values:
-        if isinstance(v, mpmath.mpc):
-            v = v.real if v.imag == 0 else mpmath.nan
-        fv = float(v)
-        out.append(fv if np.isfinite(fv) else float("nan"))
-    return out
+    modelled = [s for s in schemes if s.model_order() > 0]
+    if not settings.enabled or not modelled:
+        return pd.DataFrame()
+    top = max(s.model_order() for s in modelled)
+    rows = []
+    for p in range(points.shape[0]):
+        floats = [float(v) for v in points[p]]
+        for j in range(function.dim):
+            derivs = taylor_derivatives(function.expression.mpmath, floats, j, top, settings.dps)
+            if step == "nominal":
+                # A nominal step is rounded where x + o h is formed: f then sees an extra
+                # error of about u |x f'(x)| per sample, on top of the rounding of f itself.
+                # Both scale with eps_f, so the model counts |f| + |x f'| as the magnitude.
+                derivs = [abs(derivs[0]) + abs(floats[j] * derivs[1]), *derivs[1:]]
+            h_scale = max(1.0, abs(floats[j])) if step_scale == "relative" else 1.0
+            for s in modelled:
+                m = s.model(derivs.__getitem__, DTYPES[dtype_name], eps_factor=settings.eps_factor,
+                            noise=settings.noise)
+                rows.append({
+                    "function": function.name, "point_index": point_offset + p, "component": j, "component2": -1,
+                    "derivative_order": s.derivative, "scheme": s.name, "dtype": dtype_name,
+                    "step_scale": s.conventions(step, step_scale)[1], **model_fields(m), "h_scale": h_scale,
+                    "predicted_h_star": m.h_star / h_scale, "predicted_min_error": m.min_error,
+                })
+    return pd.DataFrame(rows)

@@ -47,7 +47,8 @@ taken at the exact binary point.
    ``T = S * 2**-p`` (anything smaller is indistinguishable from zero at the
    working precision), each of central@p, right and left is compared with ``b``
    as ``-log10(|a - b| / max(|b|, T))``. The result is capped at ``dps`` and
-   floored at 0. Identical values give ``inf``. ``digits`` is the minimum over
+   floored at 0. Identical values give the cap ``dps`` (never ``inf``: the
+   precision cannot show more). ``digits`` is the minimum over
    the three pairs. So a non-zero derivative is judged by relative agreement,
    while an exactly zero derivative (``cos'(0)``, ``(x**2)'(0)``) is judged
    absolutely against ``T`` and comes out ``ok`` with high digits.
@@ -72,22 +73,17 @@ Like mpmath itself, this is not thread-safe: use processes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import operator
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import product
-from pathlib import Path
 from typing import Any
 
 import mpmath
 import numpy as np
 
-__all__ = ["REFERENCE_STATUSES", "Reference", "ReferenceCache", "reference_derivative"]
+__all__ = ["MAX_ORDER", "REFERENCE_STATUSES", "Reference", "point_key", "reference_derivative"]
 
 REFERENCE_STATUSES = ("ok", "complex", "nonfinite", "disagree", "undefined", "error")
 
@@ -130,7 +126,7 @@ class Reference:
         within a factor 2 of ``hi``). nan if there is no value.
     digits : float
         Agreeing significant decimal digits among the independent estimates
-        (capped at ``dps``; ``inf`` if all agree exactly; 0 if they do not agree
+        (capped at ``dps``, also when all agree exactly; 0 if they do not agree
         at all or could not be computed).
     status : str
         ``'ok'`` only if reliable; otherwise one of :data:`REFERENCE_STATUSES`.
@@ -190,7 +186,7 @@ def _exact_mpf(num: int, den: int) -> mpmath.mpf:
         return mpmath.ldexp(mpmath.mpf(num), -(den.bit_length() - 1))
 
 
-def _point_key(v: Any) -> str:
+def point_key(v: Any) -> str:
     """Exact text of one coordinate: ``float.hex`` when float64 holds it exactly."""
     r = _ratio(v)
     if r is None:
@@ -331,7 +327,7 @@ def _to_float64(v: mpmath.mpf) -> float:
 
 def _agreement(a: mpmath.mpf, b: mpmath.mpf, zero_scale: mpmath.mpf, cap: float) -> float:
     if a == b:
-        return math.inf
+        return cap
     with mpmath.workprec(64):
         denom = max(abs(b), zero_scale)
         if denom == 0:
@@ -508,123 +504,3 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
         return _unreliable("nonfinite", f"reference {_fmt(value)} overflows float64", digits)
     lo = _to_float64(mpmath.fsub(value, hi, exact=True))
     return Reference(value=value, hi=hi, lo=lo, digits=digits, status="ok", message="")
-
-
-#: Bump when the reference algorithm changes, so on-disk caches are not reused across versions.
-ALGORITHM_VERSION = "1"
-
-
-class ReferenceCache:
-    """Memo of references, in memory and optionally on disk.
-
-    The key is ``(key_text, exact point, orders, dps, min_digits)``. The point
-    enters exactly (``float.hex`` per coordinate, or an exact ratio for
-    long-double values that float64 cannot hold), so ``0.1`` and
-    ``np.float32(0.1)`` are different keys, while ``np.float32(0.5)`` and
-    ``0.5`` share one. ``key_text`` must identify the function (e.g. its
-    expression text): ``f_mp`` itself is not part of the key.
-
-    With ``directory``, every reference is also stored content-addressed as
-    ``directory/ab/abcdef....json`` (SHA-256 of the key and
-    :data:`ALGORITHM_VERSION`). Files are written to a temporary name and
-    renamed, so concurrent jobs sharing the directory never see a partial
-    file; an unreadable file is recomputed.
-
-    Attributes
-    ----------
-    hits, misses : int
-        Lookups answered from memory or disk / computed.
-    disk_hits : int
-        The part of ``hits`` read from disk.
-
-    Examples
-    --------
-    >>> import mpmath
-    >>> cache = ReferenceCache()
-    >>> a = cache.get("exp(x)", mpmath.exp, [0.5], [1])
-    >>> b = cache.get("exp(x)", mpmath.exp, [0.5], [1])
-    >>> a is b, cache.hits, cache.misses, len(cache)
-    (True, 1, 1, 1)
-    """
-
-    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
-        self._memo: dict[tuple, Reference] = {}
-        self.directory = Path(directory) if directory is not None else None
-        self.hits = 0
-        self.misses = 0
-        self.disk_hits = 0
-
-    @staticmethod
-    def key(key_text: str, point: Sequence[float], orders: Sequence[int], *,
-            dps: int = 50, min_digits: float = 20.0) -> tuple:
-        """The memo key of one reference."""
-        return (key_text, tuple(_point_key(v) for v in point), tuple(operator.index(o) for o in orders),
-                operator.index(dps), float(min_digits))
-
-    def path(self, key: tuple) -> Path | None:
-        """File of a key in the on-disk cache (None without a directory)."""
-        if self.directory is None:
-            return None
-        digest = hashlib.sha256(json.dumps([ALGORITHM_VERSION, *key]).encode()).hexdigest()
-        return self.directory / digest[:2] / f"{digest}.json"
-
-    def get(self, key_text: str, f_mp: Callable[..., Any], point: Sequence[float], orders: Sequence[int], *,
-            dps: int = 50, min_digits: float = 20.0) -> Reference:
-        """The reference for this key, computed by :func:`reference_derivative` once."""
-        k = self.key(key_text, point, orders, dps=dps, min_digits=min_digits)
-        ref = self._memo.get(k)
-        if ref is None:
-            ref = self._load(k, dps)
-            if ref is not None:
-                self.disk_hits += 1
-        if ref is not None:
-            self.hits += 1
-            self._memo[k] = ref
-            return ref
-        self.misses += 1
-        ref = reference_derivative(f_mp, point, orders, dps=dps, min_digits=min_digits)
-        self._memo[k] = ref
-        self._store(k, ref, dps)
-        return ref
-
-    def _load(self, key: tuple, dps: int) -> Reference | None:
-        path = self.path(key)
-        if path is None or not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text())
-            if data["key"] != json.loads(json.dumps(list(key))):
-                return None  # a hash collision, however unlikely, is not a hit
-            with mpmath.workdps(dps + 10):
-                value = mpmath.mpf(data["value"]) if data["value"] is not None else None
-            return Reference(value=value, hi=float(data["hi"]), lo=float(data["lo"]), digits=float(data["digits"]),
-                             status=data["status"], message=data["message"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    def _store(self, key: tuple, ref: Reference, dps: int) -> None:
-        path = self.path(key)
-        if path is None:
-            return
-        data = {"key": list(key), "version": ALGORITHM_VERSION,
-                "value": mpmath.nstr(ref.value, dps + 5, strip_zeros=False) if ref.value is not None else None,
-                "hi": repr(ref.hi), "lo": repr(ref.lo), "digits": repr(ref.digits), "status": ref.status,
-                "message": ref.message}
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".ref.", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(data, fh)
-            os.replace(tmp, path)
-        except OSError:  # a read-only or full cache directory must not stop a sweep
-            pass
-
-    def __len__(self) -> int:
-        return len(self._memo)
-
-    def clear(self) -> None:
-        """Forget all in-memory references and reset the counters (disk files stay)."""
-        self._memo.clear()
-        self.hits = 0
-        self.misses = 0
-        self.disk_hits = 0

@@ -2,7 +2,7 @@
 
 A selector picks one step per point and coordinate and is then scored with an
 ordinary first-derivative stencil (its *base*, e.g. ``central``) at exactly
-that step, through :func:`harness.evaluate.evaluate_schemes`. It therefore
+that step, by :class:`harness.schemes.SelectorScheme`. It therefore
 produces one adaptive row per point (``h_nominal = [nan]``), drawn as a marker
 on the error-vs-h curve of the same stencil, and the evaluations spent choosing
 h are added to the row's ``n_evals``.
@@ -44,7 +44,7 @@ once per iteration on every lane still running; nothing loops over points.
 ``f(x)`` is evaluated once *per lane* (not shared between the coordinates of
 one point), so the ``evals`` of :func:`choose_steps` is exactly the number of
 points handed to f for that lane. The reported ``n_evals`` of
-:func:`evaluate_selector` adds the base stencil's nominal ``n_evals`` (the
+:class:`~harness.schemes.SelectorScheme` adds the base stencil's nominal ``n_evals`` (the
 engine's per-estimate convention; it shares ``f(x)`` between coordinates).
 
 Steps inside the searches are applied exactly, ``(x + h) - x`` in the working
@@ -68,47 +68,45 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ConfigError
-from .evaluate import SchemeEstimates, _robust_sum, as_dtype_scalar, evaluate_schemes
-from .schemes import BUILTIN_SCHEMES, StencilScheme, make_scheme
+from .evaluate import applied_step, as_dtype_scalar, robust_sum
+from .stencils import Stencil, standard_stencil
 
 #: rule -> default base scheme and a one-line description.
 SELECTOR_RULES: dict[str, dict[str, str]] = {
     "sqrt_eps": {
         "base": "forward",
         "description": "h = sqrt(eps) * max(1, |x|): classical forward-difference step (0 evaluations)",
+        "step_scale": "relative",
     },
     "cbrt_eps": {
         "base": "central",
         "description": "h = cbrt(eps) * max(1, |x|): classical central-difference step (0 evaluations)",
+        "step_scale": "relative",
     },
     "eps_power": {
         "base": "central",
         "description": "h = eps**(1/(p+1)) * max(1, |x|), p = accuracy order of the base (0 evaluations)",
+        "step_scale": "relative",
     },
     "stepleman_winarsky": {
         "base": "central",
         "description": "Stepleman & Winarsky (1979): shrink h by 4 until successive differences "
                        "stop decreasing",
+        "step_scale": "search",
     },
     "gmsw": {
         "base": "forward",
         "description": "Gill, Murray, Saunders & Wright (1983), algorithm FD: h_F = 2 sqrt(eps_A/|Phi|) "
                        "from a second difference with cancellation ratio in [0.001, 0.1]",
+        "step_scale": "search",
     },
 }
 
-#: Base schemes a selector may be scored with: the built-in first-derivative stencils.
-SELECTOR_BASES: tuple[str, ...] = tuple(
-    name for name, spec in BUILTIN_SCHEMES.items() if spec.get("kind") == "stencil" and spec.get("derivative") == 1
-)
-
-_SELECTOR_KEYS = ("kind", "rule", "base")
-_ONE_SIDED = tuple(make_scheme(n).stencil.offsets for n in ("forward", "backward"))  # type: ignore[union-attr]
+_ONE_SIDED = tuple(standard_stencil(d).offsets for d in ("forward", "backward"))
 
 # Stepleman-Winarsky parameters.
 SW_BETA = 4.0
@@ -125,95 +123,6 @@ GMSW_FACTOR = 10.0
 """Factor by which the trial interval is increased or decreased."""
 GMSW_MAX_CHANGES = 6
 """K: at most this many changes of the trial interval after the first (so <= K + 1 trials)."""
-
-
-@dataclass(frozen=True)
-class SelectorScheme:
-    """A step-selection rule scored with a first-derivative stencil at the step it chooses.
-
-    Attributes
-    ----------
-    name : str
-        Scheme name used in tables and legends.
-    rule : str
-        A key of :data:`SELECTOR_RULES`.
-    base : StencilScheme
-        The stencil evaluated at the chosen step.
-    kind : str
-        Always ``'selector'``.
-    """
-
-    name: str
-    rule: str
-    base: StencilScheme
-    kind: str = "selector"
-
-    @property
-    def derivative(self) -> int:
-        """Derivative order of the base stencil (1)."""
-        return self.base.derivative
-
-    @property
-    def accuracy(self) -> int:
-        """Accuracy order of the base stencil."""
-        return self.base.accuracy
-
-    @property
-    def n_evals(self) -> int:
-        """Nominal evaluations of one base estimate; per-row totals are in ``SchemeEstimates.n_evals``."""
-        return self.base.n_evals
-
-
-def make_selector(name: str, spec: Mapping[str, Any]) -> SelectorScheme:
-    """Build a step selector from a config entry.
-
-    Parameters
-    ----------
-    name : str
-        Scheme name.
-    spec : mapping
-        ``{kind: selector, rule: <rule>, base: <builtin>}``. ``kind`` may be
-        left out; ``base`` defaults to the rule's ``SELECTOR_RULES[rule]['base']``
-        and must be one of :data:`SELECTOR_BASES` (``forward``, ``backward``,
-        ``central``, ``central4``).
-
-    Returns
-    -------
-    SelectorScheme
-
-    Raises
-    ------
-    ConfigError
-        For a missing or unknown rule (key ``schemes.<name>.rule``), an
-        unknown or non-first-derivative base (``schemes.<name>.base``), a kind
-        other than ``selector`` or an unknown option (``schemes.<name>.<option>``).
-
-    Examples
-    --------
-    >>> s = make_selector("sw", {"kind": "selector", "rule": "stepleman_winarsky"})
-    >>> s.base.name, s.accuracy
-    ('central', 2)
-    >>> make_selector("g", {"rule": "gmsw", "base": "backward"}).base.name
-    'backward'
-    """
-    key = f"schemes.{name}"
-    if not isinstance(spec, Mapping):
-        raise ConfigError(key, spec, "a mapping such as {kind: selector, rule: stepleman_winarsky}")
-    for k in spec:
-        if k not in _SELECTOR_KEYS:
-            raise ConfigError(f"{key}.{k}", spec[k], f"options {', '.join(_SELECTOR_KEYS)} for kind selector")
-    kind = spec.get("kind", "selector")
-    if kind != "selector":
-        raise ConfigError(f"{key}.kind", kind, ("selector",))
-    rule = spec.get("rule")
-    if not isinstance(rule, str) or rule not in SELECTOR_RULES:
-        raise ConfigError(f"{key}.rule", rule, tuple(SELECTOR_RULES))
-    base_name = spec.get("base", SELECTOR_RULES[rule]["base"])
-    if not isinstance(base_name, str) or base_name not in SELECTOR_BASES:
-        raise ConfigError(f"{key}.base", base_name, SELECTOR_BASES, "a built-in first-derivative stencil")
-    base = make_scheme(base_name, base_name, key=f"{key}.base")
-    assert isinstance(base, StencilScheme) and base.derivative == 1
-    return SelectorScheme(name=name, rule=rule, base=base)
 
 
 # --------------------------------------------------------------------------- #
@@ -289,7 +198,7 @@ class _Selection:
     error_estimate: np.ndarray
 
 
-def _stepleman_winarsky(lanes: _Lanes, base: StencilScheme) -> _Selection:
+def _stepleman_winarsky(lanes: _Lanes, st: Stencil) -> _Selection:
     """Stepleman & Winarsky (1979) on every lane at once.
 
     Algorithm
@@ -350,7 +259,6 @@ def _stepleman_winarsky(lanes: _Lanes, base: StencilScheme) -> _Selection:
     dtype = lanes.dtype
     x = lanes.x
     n = x.size
-    st = base.stencil
     beta = dtype.type(SW_BETA)
     eps = float(np.finfo(dtype).eps)
     n_steps = math.ceil(math.log(SW_H0 / eps) / math.log(SW_BETA)) + 2
@@ -379,12 +287,12 @@ def _stepleman_winarsky(lanes: _Lanes, base: StencilScheme) -> _Selection:
         if idx.size == 0:
             break
         xi, hi = x[idx], h[idx]
-        hu = (xi + hi) - xi
+        hu = applied_step(xi, hi)
         values = lanes(idx, o_arr[:, None] * hu[None, :])
         samples = {o: values[k] for k, o in enumerate(nonzero)}
         if f0 is not None:
             samples[Fraction(0)] = f0[idx]
-        D = (_robust_sum(st, samples.__getitem__, dtype) / hu).astype(dtype, copy=False)
+        D = (robust_sum(st, samples.__getitem__, dtype) / hu).astype(dtype, copy=False)
         finite = np.isfinite(D) & (hu > 0)
         was = started[idx]
 
@@ -419,7 +327,7 @@ def _stepleman_winarsky(lanes: _Lanes, base: StencilScheme) -> _Selection:
     err[unfinished] = d_prev[unfinished]
     fallback |= active & ~started
     if fallback.any():
-        chosen[fallback] = _eps_steps(x[fallback], base.accuracy + 1)
+        chosen[fallback] = _eps_steps(x[fallback], st.accuracy + 1)
         err[fallback] = np.nan
     err = err.astype(np.float64)
     err[~np.isfinite(err)] = np.nan
@@ -510,7 +418,7 @@ def _gmsw(lanes: _Lanes) -> _Selection:
         if idx.size == 0:
             break
         xi, hi = x[idx], h[idx]
-        hu = (xi + hi) - xi
+        hu = applied_step(xi, hi)
         values = lanes(idx, np.stack([hu, -hu]))
         fp, fm = values[0], values[1]
         ok = np.isfinite(fp) & np.isfinite(fm) & (hu > 0)
@@ -576,7 +484,7 @@ def _gmsw(lanes: _Lanes) -> _Selection:
     return _Selection(chosen, lanes.evals.copy(), err)
 
 
-def _select(rule: str, fn: Callable[..., Any], points: np.ndarray, base: StencilScheme) -> _Selection:
+def _select(rule: str, fn: Callable[..., Any], points: np.ndarray, base: Any) -> _Selection:
     if rule not in SELECTOR_RULES:
         raise ValueError(f"rule must be one of {tuple(SELECTOR_RULES)}, got {rule!r}")
     points = np.asarray(points)
@@ -584,24 +492,25 @@ def _select(rule: str, fn: Callable[..., Any], points: np.ndarray, base: Stencil
         raise ValueError(f"points must have shape (n_points, dim), got {points.shape}")
     if points.dtype.kind != "f":
         raise ValueError(f"points must have a real floating dtype, got {points.dtype}")
-    if not isinstance(base, StencilScheme) or base.derivative != 1:
-        raise ValueError(f"base must be a first-derivative StencilScheme, got {base!r}")
+    st = getattr(base, "stencil", base)
+    if not isinstance(st, Stencil) or st.derivative != 1:
+        raise ValueError(f"base must be a first-derivative stencil, got {base!r}")
     lanes = _Lanes(fn, points)
     x = lanes.x
     if rule in ("sqrt_eps", "cbrt_eps", "eps_power"):
-        root = {"sqrt_eps": 2, "cbrt_eps": 3}.get(rule, base.accuracy + 1)
+        root = {"sqrt_eps": 2, "cbrt_eps": 3}.get(rule, st.accuracy + 1)
         return _Selection(_eps_steps(x, root), lanes.evals.copy(), np.full(x.size, np.nan))
     with np.errstate(all="ignore"):
         if rule == "stepleman_winarsky":
-            return _stepleman_winarsky(lanes, base)
+            return _stepleman_winarsky(lanes, st)
         sel = _gmsw(lanes)
-    if base.stencil.offsets not in _ONE_SIDED:
+    if st.offsets not in _ONE_SIDED:
         sel.error_estimate[:] = np.nan  # FD4's bound is for one-sided two-point differences only
     return sel
 
 
 def choose_steps(
-    rule: str, fn: Callable[..., Any], points: np.ndarray, *, base: StencilScheme
+    rule: str, fn: Callable[..., Any], points: np.ndarray, *, base: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     """Steps chosen by a rule for every point and coordinate.
 
@@ -613,7 +522,7 @@ def choose_steps(
         Vectorized, dtype-preserving ``fn(x0, x1, ...)``.
     points : ndarray, shape (n_points, dim)
         Points in the working (real floating) type.
-    base : StencilScheme
+    base : Stencil or StencilScheme
         The first-derivative stencil that will be scored (``eps_power`` and
         ``stepleman_winarsky`` choose h for it; the other rules ignore it).
 
@@ -627,51 +536,23 @@ def choose_steps(
     Examples
     --------
     >>> import numpy as np
-    >>> from harness.schemes import make_scheme
-    >>> h, n = choose_steps("sqrt_eps", np.exp, np.array([[0.5], [1e3]]), base=make_scheme("forward"))
+    >>> from harness.stencils import standard_stencil
+    >>> h, n = choose_steps("sqrt_eps", np.exp, np.array([[0.5], [1e3]]), base=standard_stencil("forward"))
     >>> bool(h[1, 0] == np.sqrt(np.finfo(float).eps) * 1e3), n.tolist()
     (True, [[0], [0]])
     """
+    h, evals, _ = choose_steps_and_estimate(rule, fn, points, base=base)
+    return h, evals
+
+
+def choose_steps_and_estimate(
+    rule: str, fn: Callable[..., Any], points: np.ndarray, *, base: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`choose_steps` plus the rule's own error estimate, shape (n_points, dim).
+
+    The estimate is Stepleman-Winarsky's last difference or GMSW's
+    forward-difference bound (one-sided bases only); NaN otherwise.
+    """
     sel = _select(rule, fn, points, base)
     shape = np.asarray(points).shape
-    return sel.h.reshape(shape), sel.evals.reshape(shape)
-
-
-def evaluate_selector(
-    scheme: SelectorScheme, fn: Callable[..., Any], points: np.ndarray, *, step: str = "exact"
-) -> SchemeEstimates:
-    """Choose h per point and coordinate, then score the base stencil there.
-
-    Parameters
-    ----------
-    scheme : SelectorScheme
-    fn : callable
-        Vectorized, dtype-preserving ``fn(x0, x1, ...)``.
-    points : ndarray, shape (n_points, dim)
-        Points in the working type.
-    step : {'exact', 'nominal'}
-        How the engine applies the chosen h (the searches themselves always
-        use exact steps).
-
-    Returns
-    -------
-    SchemeEstimates
-        ``scheme`` is the selector; ``estimate``, ``h_used``, ``n_evals``
-        (evaluations spent choosing h plus ``base.n_evals``, int64) and
-        ``error_estimate`` (Stepleman-Winarsky's last difference, GMSW's
-        forward-difference bound for one-sided bases, else NaN) have shape
-        ``(1, n_points, dim)``; ``h_nominal`` is ``[nan]`` (adaptive row).
-    """
-    points = np.asarray(points)
-    sel = _select(scheme.rule, fn, points, scheme.base)
-    shape = (1,) + points.shape
-    h = sel.h.reshape(points.shape)
-    (res,) = evaluate_schemes(fn, points, h[None], [scheme.base], step=step)
-    return SchemeEstimates(
-        scheme=scheme,
-        estimate=res.estimate,
-        h_used=res.h_used,
-        n_evals=(sel.evals + scheme.base.n_evals).astype(np.int64).reshape(shape),
-        error_estimate=sel.error_estimate.astype(np.float64).reshape(shape),
-        h_nominal=np.array([np.nan]),
-    )
+    return sel.h.reshape(shape), sel.evals.reshape(shape), sel.error_estimate.astype(np.float64).reshape(shape)

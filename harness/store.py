@@ -26,6 +26,7 @@ import pandas as pd
 
 RESULTS_FILE = "results.parquet"
 MODEL_FILE = "model.parquet"
+CURVES_FILE = "curves.parquet"
 META_FILE = "meta.json"
 PARTS_DIR = "parts"
 FIGURES_DIR = "figures"

@@ -1,14 +1,64 @@
-"""Shared fixtures: Hydra composition into temporary run directories, small sweeps."""
+"""Shared fixtures: Hydra composition, small sweeps, and a suite that writes nothing into the checkout.
+
+* Every test gets its own reference cache folder under ``tmp_path`` (the
+  CLI's default cache is ``$HARNESS_CACHE_DIR``); CLI subprocesses inherit a
+  session-wide temporary one.
+* Hypothesis keeps no example database, pytest no cache (``-p no:cacheprovider``).
+* At the end of the session the checkout's ``git status`` (ignored files
+  included) must be what it was at the start.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
+from hypothesis import settings
 
 import harness
+
+REPO = Path(__file__).resolve().parents[1]
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="harness-tests-"))
+# Before any test module builds its subprocess environment from os.environ.
+os.environ["HARNESS_CACHE_DIR"] = str(_SESSION_TMP / "cache")
+os.environ.setdefault("MPLBACKEND", "Agg")
+settings.register_profile("harness", database=None, deadline=None)
+settings.load_profile("harness")
+
+
+def _checkout_state() -> list[str] | None:
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=REPO,
+                             capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    # Python's bytecode caches are the interpreter's, not the suite's.
+    return sorted(line for line in out.stdout.splitlines() if "__pycache__" not in line)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_stays_clean():
+    before = _checkout_state()
+    yield
+    after = _checkout_state()
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
+    if before is not None and after is not None:
+        new = sorted(set(after) - set(before))
+        assert not new, f"the test suite wrote into the checkout: {new[:20]}"
+
+
+@pytest.fixture(autouse=True)
+def reference_cache_in_tmp(tmp_path, monkeypatch):
+    """The CLI default cache folder of in-process runs goes to this test's tmp_path."""
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "reference-cache"))
 
 
 @pytest.fixture
@@ -41,4 +91,4 @@ def run_sweep():
 
 @pytest.fixture
 def repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]
+    return REPO

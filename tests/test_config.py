@@ -74,11 +74,11 @@ def base(**changes):
         ({"schemes": {"c": {"kind": "stencil", "derivative": 9}}}, "schemes.c.derivative", "from 1 to 4"),
         ({"schemes": {"nope": None}}, "schemes.nope", "central4"),
         ({"dtypes": ["float128x"]}, "dtypes[0]", "float32"),
-        ({"grid": {"kind": "logspace", "start": -8, "stop": 0, "num": 0}}, "grid.num", "integer >= 1"),
+        ({"grid": {"kind": "logspace", "start": -8, "stop": 0, "num": 0}}, "grid.num", "integer from 1 to"),
         ({"grid": {"kind": "list", "values": [1e-3, -1]}}, "grid", "positive"),
         ({"grid": {"kind": "geomspace"}}, "grid.kind", "logspace"),
         ({"step": "sloppy"}, "step", "exact"),
-        ({"reference": {"dps": 5}}, "reference.dps", "integer >= 20"),
+        ({"reference": {"dps": 5}}, "reference.dps", "integer from 20 to"),
         ({"plot": {"formats": ["gif"]}}, "plot.formats[0]", "svg"),
         ({"funtions": {}}, "funtions", "top-level keys"),
         ({"functions": {"f": {"expression": "x0 + x1", "points": [[1.0, 2.0, 3.0]]}}}, "functions.f.points[0]",
@@ -110,9 +110,17 @@ def test_grids():
 
 
 def test_linspace_points_and_plain_dict_config():
-    spec = build_spec(base(functions={"f": {"expression": "x**3", "points": {"linspace": [-5, 5, 11]}}}))
+    cfg = base(functions={"f": {"expression": "x**3", "points": {"linspace": [-5, 5, 11]}}})
+    spec = build_spec(cfg)
+    assert spec.functions[0].points.shape == (11, 1)
     np.testing.assert_array_equal(spec.functions[0].points[:, 0], np.linspace(-5, 5, 11))
-    assert OmegaConf.create(base())  # plain dicts and DictConfigs are both accepted
+    # The same config as an OmegaConf DictConfig builds the same sweep, interpolations resolved.
+    omega = OmegaConf.create({**cfg, "name": "${oc.env:NO_SUCH_VAR_FOR_TEST,from_env}"})
+    other = build_spec(omega)
+    assert other.name == "from_env" and spec.name == "default"
+    np.testing.assert_array_equal(other.functions[0].points, spec.functions[0].points)
+    np.testing.assert_array_equal(other.hs, spec.hs)
+    assert [s.name for s in other.schemes] == [s.name for s in spec.schemes] == ["central"]
 
 
 @pytest.mark.parametrize(
@@ -123,13 +131,15 @@ def test_linspace_points_and_plain_dict_config():
         ({"plot": 0}, "plot", "a mapping"),
         ({"schemes": {"central": False}}, "schemes", "not false"),
         ({"schemes": {"h": {"kind": "mixed"}}}, "schemes", "two or more variables"),
-        ({"schemes": {"cs": None, "complex_step": None}, "dtypes": ["float16"]}, "schemes", "float16"),
+        ({"schemes": {"complex_step": None}, "dtypes": ["float16"]}, "schemes", "float16 has no complex type"),
+        ({"schemes": {"cs": {"kind": "complex_step", "step": 1}}}, "schemes.cs.step", "options kind"),
+        ({"memory_mb": 8}, "memory_mb", "integer >= 16"),
+        ({"model": {"eps_factor": -1.0}}, "model.eps_factor", "positive"),
+        ({"plot": {"dpi": 5}}, "plot.dpi", "integer from 30 to 1200"),
+        ({"step_scale": ["relative", "log"]}, "step_scale[1]", "absolute"),
     ],
 )
 def test_more_bad_values(changes, key, fragment):
-    cfg = base(**changes)
-    if "cs" in cfg["schemes"]:
-        cfg["schemes"] = {"complex_step": None}
     with pytest.raises(ConfigError) as info:
-        build_spec(cfg)
+        build_spec(base(**changes))
     assert info.value.key == key and fragment in str(info.value)

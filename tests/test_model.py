@@ -26,20 +26,18 @@ import pandas as pd
 import pytest
 
 import harness
-from harness.analysis import truncation_fit
+from harness.fits import truncation_fit
 from harness.expr import parse_expression
+from harness.curves import REGIMES, label_regimes
+from harness.derivatives import higher_derivative
+from harness.fits import fit_order, observed_optimum
 from harness.model import (
     DEFAULT_EPS_FACTOR,
-    REGIMES,
     ErrorModel,
     complex_step_model,
-    fit_order,
     function_noise,
-    higher_derivative,
-    label_regimes,
     model_curve,
     next_truncation_order,
-    observed_optimum,
     optimal_step,
     scheme_model,
     stencil_model,

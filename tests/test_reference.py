@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import harness.reference as reference_module
+from harness.refcache import ReferenceCache
 from harness.reference import (
     REFERENCE_STATUSES,
     Reference,
-    ReferenceCache,
     _to_float64,
     reference_derivative,
 )

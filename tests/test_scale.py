@@ -142,7 +142,7 @@ def test_chunked_sweep_equals_unchunked():
     whole = harness.run(cfg)
     chunked = harness.run({**cfg, "memory_mb": 16})
     spec = harness.build_spec({**cfg, "memory_mb": 16})
-    from harness.api import chunk_bounds
+    from harness.sweep import chunk_bounds
 
     assert len(chunk_bounds(spec, spec.functions[0], "float64")) > 1
     # Chunks change the row order (chunk-major), never the rows.

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from harness.analysis import gradient_error, summarize, truncation_fit
+from harness.analysis import gradient_error, summarize
+from harness.fits import truncation_fit
 
 LECTURE = {"cubic_sum": {"expression": "x0**3 + x1**2 + x2**4", "points": [[1.0, 1.0, 1.0]]}}
 LECTURE_GRID = {"kind": "logspace", "start": -16, "stop": 0, "num": 9}

@@ -19,14 +19,18 @@ from harness.evaluate import evaluate_schemes
 from harness.expr import parse_expression
 from harness.reference import reference_derivative
 from harness.schemes import make_scheme
-from harness.selectors import (
-    SELECTOR_BASES,
-    SELECTOR_RULES,
-    SelectorScheme,
-    choose_steps,
-    evaluate_selector,
-    make_selector,
-)
+from harness.schemes import FIRST_DERIVATIVE_STENCILS as SELECTOR_BASES
+from harness.schemes import SelectorScheme
+from harness.selectors import SELECTOR_RULES, choose_steps
+
+
+def make_selector(name, spec):
+    return SelectorScheme.from_config(name, spec, f"schemes.{name}")
+
+
+def evaluate_selector(scheme, fn, points, *, step="exact"):
+    (res,) = evaluate_schemes(fn, points, np.array([np.nan]), [scheme], step=step)
+    return res
 
 ADAPTIVE = ("stepleman_winarsky", "gmsw")
 CASES = {  # name -> (expression, point)

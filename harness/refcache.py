@@ -1,0 +1,187 @@
+"""The reference cache and the reference table of a block.
+
+Each reference (expression, exact point, derivative multi-index, precision)
+is computed once by :func:`harness.reference.reference_derivative` and kept
+in memory and, optionally, content-addressed on disk, shared by runs and
+multirun jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import mpmath
+import numpy as np
+
+from .progress import in_multirun, progress
+from .reference import Reference, point_key, reference_derivative
+
+__all__ = ["ALGORITHM_VERSION", "ReferenceCache", "multi_index", "reference_table"]
+
+
+#: Bump when the reference algorithm changes, so on-disk caches are not reused across versions.
+ALGORITHM_VERSION = "2"  # 2: digits capped at dps, never inf
+
+
+class ReferenceCache:
+    """Memo of references, in memory and optionally on disk.
+
+    The key is ``(key_text, exact point, orders, dps, min_digits)``. The point
+    enters exactly (``float.hex`` per coordinate, or an exact ratio for
+    long-double values that float64 cannot hold), so ``0.1`` and
+    ``np.float32(0.1)`` are different keys, while ``np.float32(0.5)`` and
+    ``0.5`` share one. ``key_text`` must identify the function (e.g. its
+    expression text): ``f_mp`` itself is not part of the key.
+
+    With ``directory``, every reference is also stored content-addressed as
+    ``directory/ab/abcdef....json`` (SHA-256 of the key and
+    :data:`ALGORITHM_VERSION`). Files are written to a temporary name and
+    renamed, so concurrent jobs sharing the directory never see a partial
+    file; an unreadable file is recomputed.
+
+    Attributes
+    ----------
+    hits, misses : int
+        Lookups answered from memory or disk / computed.
+    disk_hits : int
+        The part of ``hits`` read from disk.
+
+    Examples
+    --------
+    >>> import mpmath
+    >>> cache = ReferenceCache()
+    >>> a = cache.get("exp(x)", mpmath.exp, [0.5], [1])
+    >>> b = cache.get("exp(x)", mpmath.exp, [0.5], [1])
+    >>> a is b, cache.hits, cache.misses, len(cache)
+    (True, 1, 1, 1)
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self._memo: dict[tuple, Reference] = {}
+        self.directory = Path(directory) if directory is not None else None
+        self.hits = 0
+        self.misses = 0
+        self.disk_hits = 0
+
+    @staticmethod
+    def key(key_text: str, point: Sequence[float], orders: Sequence[int], *,
+            dps: int = 50, min_digits: float = 20.0) -> tuple:
+        """The memo key of one reference."""
+        return (key_text, tuple(point_key(v) for v in point), tuple(operator.index(o) for o in orders),
+                operator.index(dps), float(min_digits))
+
+    def path(self, key: tuple) -> Path | None:
+        """File of a key in the on-disk cache (None without a directory)."""
+        if self.directory is None:
+            return None
+        digest = hashlib.sha256(json.dumps([ALGORITHM_VERSION, *key]).encode()).hexdigest()
+        return self.directory / digest[:2] / f"{digest}.json"
+
+    def get(self, key_text: str, f_mp: Callable[..., Any], point: Sequence[float], orders: Sequence[int], *,
+            dps: int = 50, min_digits: float = 20.0) -> Reference:
+        """The reference for this key, computed by :func:`reference_derivative` once."""
+        k = self.key(key_text, point, orders, dps=dps, min_digits=min_digits)
+        ref = self._memo.get(k)
+        if ref is None:
+            ref = self._load(k, dps)
+            if ref is not None:
+                self.disk_hits += 1
+        if ref is not None:
+            self.hits += 1
+            self._memo[k] = ref
+            return ref
+        self.misses += 1
+        ref = reference_derivative(f_mp, point, orders, dps=dps, min_digits=min_digits)
+        self._memo[k] = ref
+        self._store(k, ref, dps)
+        return ref
+
+    def _load(self, key: tuple, dps: int) -> Reference | None:
+        path = self.path(key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            if data["key"] != json.loads(json.dumps(list(key))):
+                return None  # a hash collision, however unlikely, is not a hit
+            with mpmath.workdps(dps + 10):
+                value = mpmath.mpf(data["value"]) if data["value"] is not None else None
+            return Reference(value=value, hi=float(data["hi"]), lo=float(data["lo"]), digits=float(data["digits"]),
+                             status=data["status"], message=data["message"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _store(self, key: tuple, ref: Reference, dps: int) -> None:
+        path = self.path(key)
+        if path is None:
+            return
+        data = {"key": list(key), "version": ALGORITHM_VERSION,
+                "value": mpmath.nstr(ref.value, dps + 5, strip_zeros=False) if ref.value is not None else None,
+                "hi": repr(ref.hi), "lo": repr(ref.lo), "digits": repr(ref.digits), "status": ref.status,
+                "message": ref.message}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".ref.", suffix=".tmp", dir=path.parent)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh)
+            os.replace(tmp, path)
+        except OSError:  # a read-only or full cache directory must not stop a sweep
+            pass
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+    def clear(self) -> None:
+        """Forget all in-memory references and reset the counters (disk files stay)."""
+        self._memo.clear()
+        self.hits = 0
+        self.misses = 0
+        self.disk_hits = 0
+
+
+def multi_index(partial: tuple[int, ...], derivative: int, dim: int) -> tuple[int, ...]:
+    """Derivative multi-index of one estimate: m along ``(j,)``, or 1 along each of ``(i, j)``.
+
+    Examples
+    --------
+    >>> multi_index((1,), 2, 3), multi_index((0, 2), 2, 3)
+    ((0, 2, 0), (1, 0, 1))
+    """
+    if len(partial) == 1:
+        return tuple(derivative if c == partial[0] else 0 for c in range(dim))
+    return tuple(partial.count(c) for c in range(dim))
+
+
+def reference_table(function: Any, points: np.ndarray, orders: Sequence[tuple[int, ...]], settings: Any,
+                    cache: ReferenceCache) -> dict[str, np.ndarray]:
+    """Reference derivatives of a block, arrays of shape ``(n_points, len(orders))``.
+
+    Keys ``hi``, ``lo`` (double-double value), ``digits`` and ``status``.
+    Each (expression, exact point, multi-index, precision) is computed once
+    per cache, so number types whose points round to the same value share it.
+    """
+    n, k = points.shape[0], len(orders)
+    out = {
+        "hi": np.full((n, k), np.nan),
+        "lo": np.zeros((n, k)),
+        "digits": np.zeros((n, k)),
+        "status": np.empty((n, k), dtype=object),
+    }
+    # A bar only for long reference runs (and, as every bar, on a terminal and never in multirun jobs).
+    show = n * k >= 500 and not in_multirun()
+    for p in progress(range(n), desc=f"references {function.name}", unit="point", show=show):
+        for j, multi in enumerate(orders):
+            ref = cache.get(function.expression.text, function.expression.mpmath, tuple(points[p]), multi,
+                            dps=settings.dps, min_digits=settings.min_digits)
+            out["hi"][p, j] = ref.hi
+            out["lo"][p, j] = ref.lo if np.isfinite(ref.lo) else 0.0
+            out["digits"][p, j] = ref.digits
+            out["status"][p, j] = ref.status
+    return out

@@ -1,0 +1,155 @@
+"""The run directory: fingerprint, finished parts, resume, metadata and derived outputs.
+
+A run directory holds ``results.parquet`` (the tidy table), ``model.parquet``
+(the predicted models), ``curves.parquet`` (the per-curve analysis),
+``meta.json`` (provenance), the summary tables and ``figures/``. While a
+sweep runs, each finished block is stored under ``parts/``; an interrupted
+run keeps those, and a rerun of the *same* sweep (same fingerprint) reuses
+them. Every file is renamed into place (:mod:`harness.store`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from .analysis import summarize_curves, summary_markdown
+from .curves import analyse_table
+from .store import (CURVES_FILE, META_FILE, MODEL_FILE, PARTS_DIR, RESULTS_FILE, atomic_path, package_versions,
+                    read_meta, read_results, write_json, write_parquet)
+from .sweep import BlockPlan, BlockResult
+
+log = logging.getLogger(__name__)
+
+
+def spec_fingerprint(spec: Any) -> str:
+    """SHA-256 of everything that determines the stored tables of a sweep.
+
+    Functions, points, schemes, grid, number types, step conventions,
+    reference and model settings, the experiment name and the package
+    version; not the plot settings (figures are always redrawn from the
+    tables), the reference cache folder nor the memory budget (chunking
+    changes no row).
+    """
+    payload = {
+        "functions": [(f.name, f.expression.text, [[float(v).hex() for v in row] for row in f.points])
+                      for f in spec.functions],
+        "schemes": [repr(s) for s in spec.schemes],
+        "hs": [float(h).hex() for h in spec.hs],
+        "dtypes": list(spec.dtypes),
+        "step": spec.step,
+        "step_scales": list(spec.step_scales),
+        "reference": [spec.reference.dps, spec.reference.min_digits],
+        "model": dataclasses.asdict(spec.model),
+        "name": spec.name,
+        "version": package_versions().get("numdiff-harness"),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _read_optional(path: Path) -> pd.DataFrame | None:
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+class RunDir:
+    """One run directory of one sweep (identified by its fingerprint)."""
+
+    def __init__(self, path: str | Path, fingerprint: str) -> None:
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+
+    @property
+    def parts(self) -> Path:
+        return self.path / PARTS_DIR
+
+    # -- resume -------------------------------------------------------------------
+    def completed(self) -> pd.DataFrame | None:
+        """The stored table of a finished run of the same sweep, else None."""
+        if read_meta(self.path).get("fingerprint") != self.fingerprint:
+            return None
+        try:
+            return read_results(self.path)
+        except (OSError, ValueError):
+            return None
+
+    def prepare_parts(self) -> None:
+        """Parts folder for this sweep; parts of a different sweep and stale temporaries are discarded."""
+        stamp = self.parts / "fingerprint.txt"
+        if self.parts.exists() and (not stamp.is_file() or stamp.read_text().strip() != self.fingerprint):
+            shutil.rmtree(self.parts)
+        self.parts.mkdir(parents=True, exist_ok=True)
+        for stale in self.parts.glob(".*.tmp"):  # left by a killed writer; never read as a part
+            stale.unlink(missing_ok=True)
+        if not stamp.is_file():
+            with atomic_path(stamp) as tmp:
+                tmp.write_text(self.fingerprint + "\n")
+
+    def _part(self, block: BlockPlan, what: str = "") -> Path:
+        return self.parts / f"{block.key}{what}.parquet"
+
+    def read_part(self, block: BlockPlan) -> BlockResult | None:
+        """A finished block, or None if absent or unreadable (then it is recomputed)."""
+        rows = self._part(block)
+        others = {w: self._part(block, f".{w}") for w in ("model", "curves")}
+        if not rows.is_file() or not all(p.is_file() for p in others.values()):
+            return None
+        fp_path = rows.with_suffix(".fp.json")
+        try:
+            counts = json.loads(fp_path.read_text()) if fp_path.is_file() else {}
+            return BlockResult(pd.read_parquet(rows), pd.read_parquet(others["model"]),
+                               pd.read_parquet(others["curves"]), counts)
+        except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) on a damaged file
+            log.warning("recomputing %s: unreadable part (%s)", rows.name, exc)
+            return None
+
+    def write_part(self, block: BlockPlan, result: BlockResult) -> None:
+        """Store a finished block; it counts as done once its rows exist, so they go last."""
+        write_parquet(result.models, self._part(block, ".model"))
+        write_parquet(result.curves, self._part(block, ".curves"))
+        write_json(result.fp_counts, self._part(block).with_suffix(".fp.json"))
+        write_parquet(result.rows, self._part(block))
+
+    # -- finish -------------------------------------------------------------------
+    def finish(self, table: pd.DataFrame, models: pd.DataFrame, curves: pd.DataFrame, meta: Mapping[str, Any]
+               ) -> None:
+        """Write the final tables and metadata, then drop the parts."""
+        write_parquet(table, self.path / RESULTS_FILE)
+        write_parquet(models, self.path / MODEL_FILE)
+        write_parquet(curves, self.path / CURVES_FILE)
+        write_json(dict(meta), self.path / META_FILE)
+        shutil.rmtree(self.parts, ignore_errors=True)
+
+
+def read_outputs(run_dir: Path, table: pd.DataFrame | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
+    """The stored table, models and per-curve analysis of a run (curves analysed afresh for runs without one)."""
+    table = read_results(run_dir) if table is None else table
+    models = _read_optional(run_dir / MODEL_FILE)
+    curves = _read_optional(run_dir / CURVES_FILE)
+    if curves is None:
+        curves = analyse_table(table)[1]
+    return table, models, curves
+
+
+def write_derived(table: pd.DataFrame, out: Path, plot: Mapping[str, Any], models: pd.DataFrame | None,
+                  curves: pd.DataFrame) -> list[Path]:
+    """Summary tables and figures: everything rebuilt from the stored tables, nothing refitted."""
+    from .figures import write_figures  # matplotlib only when figures are drawn
+
+    summary = summarize_curves(curves, models)
+    write_parquet(summary, out / "summary.parquet")
+    with atomic_path(out / "summary.csv") as tmp:
+        summary.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(out / "summary.md") as tmp:
+        tmp.write_text(summary_markdown(summary, title=str(read_meta(out).get("experiment", out.name))))
+    if not plot.get("enabled", True):
+        return []
+    return write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"], dpi=plot["dpi"],
+                         models=models, summary=summary)

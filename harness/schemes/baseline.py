@@ -1,0 +1,85 @@
+"""Library baselines as schemes: real scipy and numdifftools calls (see :mod:`harness.baselines`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+from .. import validate as check
+from .. import baselines as libraries
+from ..baselines import BASELINE_METHODS, evaluate_baseline
+from ..evaluate import BlockContext, SchemeEstimates
+from .base import Scheme
+
+
+@dataclass(frozen=True)
+class BaselineScheme(Scheme):
+    """A library baseline, configured like a scheme.
+
+    Attributes
+    ----------
+    name : str
+        Name used in tables and legends (the config name).
+    method : str
+        Key of :data:`harness.baselines.BASELINE_METHODS`.
+    accuracy : int
+        Truncation order of the library's base difference rule (for adaptive
+        methods: before extrapolation and step selection).
+    n_evals : int
+        Nominal evaluations per estimate (measured per-estimate counts are in
+        ``SchemeEstimates.n_evals``).
+    adaptive : bool
+        True when the library chooses the step (one row per point).
+    library : str
+        ``'scipy'`` or ``'numdifftools'``.
+    derivative : int
+        Always 1 (first derivatives).
+    """
+
+    name: str
+    method: str
+    accuracy: int
+    n_evals: int
+    library: str
+    adaptive: bool = False  # type: ignore[misc]  # a field here: it depends on the method
+    derivative: int = 1
+    kind: ClassVar[str] = "baseline"
+    own_steps: ClassVar[bool] = True
+
+    @classmethod
+    def from_config(cls, name: str, spec: Mapping[str, Any], key: str) -> "BaselineScheme":
+        """``{kind: baseline, method: <method>}`` (``kind`` may be left out)."""
+        check.only_keys(key, spec, ("kind", "method"), "kind baseline")
+        check.one_of(f"{key}.kind", spec.get("kind", "baseline"), ("baseline",))
+        method = check.one_of(f"{key}.method", spec.get("method"), BASELINE_METHODS)
+        info = BASELINE_METHODS[method]
+        return cls(name=name, method=method, accuracy=info["accuracy"], n_evals=info["n_evals"],
+                   adaptive=info["adaptive"], library=info["library"])
+
+    def skip(self, *, dtype: str, dim: int) -> str | None:
+        if not libraries.available(self.library):
+            return f"{self.library} is not installed (pip install 'numdiff-harness[baselines]')"
+        return None
+
+    def conventions(self, step: str, scale: str) -> tuple[str, str]:
+        # The library applies h by its own rule; fixed-step methods are handed h as an absolute step.
+        return "library", "library" if self.adaptive else "absolute"
+
+    def evaluate(self, ctx: BlockContext) -> SchemeEstimates:
+        hs = ctx.hs if ctx.hs.ndim == 1 else ctx.hs.reshape(ctx.hs.shape[0], -1)[:, 0]
+        return evaluate_baseline(self, ctx.fn, ctx.points, hs)
+
+
+def make_baseline(name: str, spec: Mapping[str, Any] | str | None = None, *, key: str | None = None) -> BaselineScheme:
+    """Build a baseline from a config entry: a mapping, a bare method name, or None (``name`` is the method).
+
+    Examples
+    --------
+    >>> make_baseline("sp", {"kind": "baseline", "method": "scipy_3point"}).accuracy
+    2
+    """
+    key = key or f"schemes.{name}"
+    if spec is None or isinstance(spec, str):
+        spec = {"method": name if spec is None else spec}
+    check.mapping(key, spec, "a mapping {kind: baseline, method: <method>} or a method name")
+    return BaselineScheme.from_config(name, spec, key)
