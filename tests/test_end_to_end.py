@@ -52,10 +52,18 @@ def check_run_dir(run_dir: Path, *, figures: bool = True) -> pd.DataFrame:
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_end_to_end(compose_cfg, tmp_path, name):
-    cfg = compose_cfg(f"experiment={name}")
+    cfg = compose_cfg(f"experiment={name}", "plot=none")
     table = harness.run(cfg, out_dir=tmp_path, overrides=[f"experiment={name}"])
-    check_run_dir(tmp_path)
+    check_run_dir(tmp_path, figures=False)
     assert (table["experiment"] == name).all()
+    assert (tmp_path / "curves.parquet").is_file()
+
+
+@pytest.mark.parametrize("name", ["lecture", "compare_schemes"])
+def test_experiment_figures_regenerate_byte_identical(compose_cfg, tmp_path, name):
+    cfg = compose_cfg(f"experiment={name}")
+    harness.run(cfg, out_dir=tmp_path, overrides=[f"experiment={name}"])
+    check_run_dir(tmp_path)
     # Figures rebuilt from the stored table alone are byte-identical.
     before = {p.name: p.read_bytes() for p in (tmp_path / "figures").glob("*.svg")}
     for p in (tmp_path / "figures").iterdir():
@@ -95,12 +103,12 @@ def run_cli(*args, cwd):
 
 def test_cli_run_writes_results_from_any_directory(tmp_path):
     out = tmp_path / "run"
-    proc = run_cli("experiment=lecture", f"hydra.run.dir={out}", cwd=tmp_path)
+    proc = run_cli("experiment=lecture", "plot=none", f"hydra.run.dir={out}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    table = check_run_dir(out)
+    table = check_run_dir(out, figures=False)
     assert (out / ".hydra" / "config.yaml").is_file()
-    assert read_meta(out)["overrides"] == ["experiment=lecture", f"hydra.run.dir={out}"] or \
-        "experiment=lecture" in read_meta(out)["overrides"]
+    # Hydra records the task overrides; hydra.* settings are not among them.
+    assert read_meta(out)["overrides"] == ["experiment=lecture", "plot=none"]
     assert set(table["function"].astype(str)) == {"cubic", "cubic_sum"}
 
 
@@ -150,25 +158,25 @@ def test_report_cli_regenerates(tmp_path, compose_cfg):
     assert missing.returncode == 1 and "no results.parquet" in missing.stderr
 
 
-# The tutorial's half-decade grid leaves a single lucky round-off point (1e-12 between neighbours at
-# 1e-11) as the optimum, which no window can smooth at that spacing; its ratios are checked on the dense grid.
-@pytest.mark.parametrize("name, extra", [("lecture", []), ("tutorial", []), ("tutorial", ["grid=dense"])])
-def test_summary_of_seed_experiments_compares_model_and_data(compose_cfg, tmp_path, name, extra, repo_root):
+# Predicted and observed optimal steps agree within a factor 3, beyond what the grid can resolve (the
+# observed h* is a grid point: half the grid spacing is added). The tutorial's half-decade grid leaves a
+# single lucky round-off point (1e-12 between neighbours at 1e-11) as the optimum of one curve, which no
+# window can smooth at that spacing: there the bracket is a factor 10; on the dense grid it is 3 again.
+@pytest.mark.parametrize("name, extra, factor", [("lecture", [], 3), ("tutorial", [], 10),
+                                                 ("tutorial", ["grid=dense"], 3)])
+def test_summary_of_seed_experiments_compares_model_and_data(compose_cfg, tmp_path, name, extra, factor, repo_root):
     harness.run(compose_cfg(f"experiment={name}", "plot=none", *extra), out_dir=tmp_path)
     summary = pd.read_parquet(tmp_path / "summary.parquet")
     wanted = ["h_star", "observed_h_star", "predicted_h_star", "h_star_ratio", "min_abs_error",
               "observed_min_error", "predicted_min_error", "min_error_ratio", "observed_order", "accuracy_order",
-              "order_ratio", "reference_digits", "reference_status", "n_evals"]
+              "order_ratio", "reference_digits", "reference_status", "n_evals", "optimum_kind"]
     assert set(wanted) <= set(summary.columns)
     modelled = summary[summary["model_status"] == "ok"]
     assert len(modelled) > 0
-    # Predicted and observed optimal steps agree within a factor 3, beyond what the grid can resolve:
-    # the observed h* is a grid point, so half the grid spacing is added to the tolerance.
     hs = np.log10(np.unique(pd.read_parquet(tmp_path / "results.parquet")["h"].dropna()))
-    tolerance = np.log10(3) + np.median(np.diff(hs)) / 2
+    tolerance = np.log10(factor) + np.median(np.diff(hs)) / 2
     ratio = np.abs(np.log10(modelled["h_star_ratio"].to_numpy()))
-    if (name, extra) != ("tutorial", []):
-        assert np.all(ratio <= tolerance), modelled[["function", "point", "component", "h_star_ratio"]]
+    assert np.all(ratio <= tolerance), modelled[["function", "point", "component", "h_star_ratio"]]
     readme = (repo_root / "README.md").read_text()
     for column in wanted:
         assert f"`{column}`" in readme, f"summary column {column} is not documented in the README"

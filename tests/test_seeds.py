@@ -53,21 +53,41 @@ def test_lecture_sweep_with_exact_steps(run_sweep):
 
 
 def test_tutorial_gradient(run_sweep):
-    # f = x0**2 + sin(x1) at (1, 2); gradient (2, cos 2). Step sqrt(eps) as in the tutorial.
+    """f = x0**2 + sin(x1) at (1, 2), gradient (2, cos 2), at the tutorial's step sqrt(eps) = 2**-26."""
     h = math.sqrt(np.finfo(float).eps)
     fn = {"tut": {"expression": "x0**2 + sin(x1)", "points": [[1.0, 2.0]]}}
     table = run_sweep(fn, ["forward", "backward", "central"], [h])
     truth = np.array([2.0, math.cos(2.0)])
-    for scheme, tol in [("forward", 3e-8), ("backward", 3e-8), ("central", 3e-8)]:
+    u, f = 2.0**-53, 1.0 + math.sin(2.0)
+    for scheme in ("forward", "backward", "central"):
         rows = table[table["scheme"] == scheme].sort_values("component")
-        est = rows["estimate"].to_numpy()
-        np.testing.assert_allclose(est, truth, rtol=0, atol=tol)
+        est, hu = rows["estimate"].to_numpy(), rows["h_used"].to_numpy()
+        assert np.all(hu == 2.0**-26)  # sqrt(eps) is a power of two: (x + h) - x == h exactly
         np.testing.assert_allclose(rows["reference"].to_numpy(), truth, rtol=1e-15)
         np.testing.assert_allclose(rows["abs_error"].to_numpy(), np.abs(est - truth), rtol=1e-6, atol=1e-17)
-    # Forward overshoots x0**2's slope by h, backward undershoots by h, central is exact for x0**2 up to round-off.
-    fwd = table[(table["scheme"] == "forward") & (table["component"] == 0)]
-    hu = float(fwd["h_used"].iloc[0])
-    assert float(fwd["estimate"].iloc[0]) == pytest.approx(2 + hu, abs=1e-15 / hu * 4)
+        # Error bound: truncation (f'' h / 2 one-sided, f''' h^2 / 6 central) plus the rounding of
+        # two samples of size |f| and of their difference, divided by the step (and by 2 for central).
+        if scheme == "central":
+            trunc = np.array([0.0, abs(math.cos(2.0))]) * hu**2 / 6
+        else:
+            trunc = np.array([2.0, abs(math.sin(2.0))]) * hu / 2
+        roundoff = 3 * u * f / hu / (2 if scheme == "central" else 1)
+        assert np.all(np.abs(est - truth) <= trunc + roundoff), (scheme, est - truth, trunc + roundoff)
+
+
+def test_tutorial_one_sided_bias_and_exact_central(run_sweep):
+    """Where truncation dominates (h = 1e-3): forward overshoots d/dx0 of x0**2 by h, backward
+    undershoots by h, and central is exact for the quadratic (its error is the samples' rounding alone)."""
+    fn = {"tut": {"expression": "x0**2 + sin(x1)", "points": [[1.0, 2.0]]}}
+    table = run_sweep(fn, ["forward", "backward", "central"], [1e-3])
+    rows = {s: g.sort_values("component") for s, g in table.groupby("scheme", observed=True)}
+    hu = float(rows["forward"]["h_used"].iloc[0])
+    roundoff = 3 * 2.0**-53 * (1.0 + math.sin(2.0)) / hu  # about 7e-13
+    x0 = {s: float(g["estimate"].iloc[0]) for s, g in rows.items()}
+    assert abs(x0["forward"] - (2 + hu)) <= roundoff
+    assert abs(x0["backward"] - (2 - hu)) <= roundoff
+    assert abs(x0["central"] - 2.0) <= roundoff
+    assert hu > 1e3 * roundoff  # so the three statements above tell the schemes apart
 
 
 @pytest.mark.parametrize("scheme, order", [("forward", 1), ("central", 2), ("central4", 4)])
