@@ -23,7 +23,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .fits import roundoff_fit, truncation_fit
+from .curves import analyse_table
+from .fits import SlopeFit
 from .model import ErrorModel, model_from_row
 from .store import FIGURES_DIR, atomic_path
 
@@ -71,7 +72,8 @@ def _subscript(comp: int, dim: int) -> str:
     return "x" if dim == 1 else f"x_{{{comp}}}"
 
 
-def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFrame | None = None) -> Figure:
+def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFrame | None = None,
+                      analysis: pd.DataFrame | None = None) -> Figure:
     """Draw one error-vs-h figure from the rows of one (function, point, component).
 
     With ``models`` (rows of ``model.parquet`` for this figure), each
@@ -85,6 +87,12 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
         Rows of the tidy table for a single function, point and component.
     dpi : int
         Resolution for raster output.
+    models : DataFrame, optional
+        Rows of ``model.parquet`` for this figure.
+    analysis : DataFrame, optional
+        The per-curve analysis (``curves.parquet`` or summary rows) of this
+        figure: h*, the truncation and round-off fits are read from it, never
+        refitted. Analysed here once when not given.
 
     Returns
     -------
@@ -136,6 +144,7 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
     drawn = 0
     shaded = False
     model_index = _model_index(models)
+    curve_index = _curve_index(analysis if analysis is not None else analyse_table(cell)[1])
     for key, g in curves:
         scheme, dtype, scale = key[:3]
         g = g.sort_values("h")
@@ -168,30 +177,38 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
             drawn += 1
             continue
         h, err = ok["h"].to_numpy(), ok["abs_error"].to_numpy()
-        k = int(np.argmin(err))
         p = int(g["accuracy_order"].iloc[0])
-        fit = truncation_fit(h, err)
+        curve = curve_index[(str(scheme), str(dtype), str(scale), str(key[3]) if by_job else "")]
+        fit = SlopeFit(float(curve["observed_order"]), float(curve["order_h_min"]), float(curve["order_h_max"]),
+                       int(curve["order_points"]), float(curve["order_intercept"]))
+        rnd = SlopeFit(float(curve["roundoff_slope"]), float(curve["roundoff_h_min"]),
+                       float(curve["roundoff_h_max"]), 0, float(curve["roundoff_intercept"]))
+        h_star = float(curve["h_star"])
+        at = np.flatnonzero(h == h_star)
+        # The observed h* (the curve analysis'); an exact zero error there sits on the axis floor.
+        e_star = float(err[at[0]]) if at.size else 10 ** (y_lo + 0.02 * (y_hi - y_lo))
         obs = f", slope {fit.slope:.2f}" if np.isfinite(fit.slope) else ""
-        label = f"{scheme} [{tag}]: p={p}{obs}, h*={_fmt(h[k])}"
+        label = f"{scheme} [{tag}]: p={p}{obs}, h*={_fmt(h_star)}"
         ax.plot(h, err, DTYPE_STYLE.get(str(dtype), "-"), color=color, marker=marker, markersize=2.6,
                 markevery=max(1, len(h) // 12), label=label)
-        ax.plot([h[k]], [err[k]], marker="*", markersize=11, color=color, markeredgecolor="black",
-                markeredgewidth=0.6, linestyle="none", zorder=5)
+        if np.isfinite(h_star):
+            ax.plot([h_star], [e_star], marker="*", markersize=11, color=color, markeredgecolor="black",
+                    markeredgewidth=0.6, linestyle="none", zorder=5, clip_on=False)
         model = model_index.get((str(scheme), str(dtype), str(scale), str(key[3]) if by_job else ""))
         if model is not None:
             _draw_model(ax, model, h, color)
         if not shaded and "regime" in ok.columns:
             shaded = _shade_regimes(ax, ok["h"].to_numpy(), ok["regime"].astype(str).to_numpy())
         # Label h* below its star, or above it when the star sits at the bottom of the axes.
-        low = (np.log10(err[k]) - y_lo) / (y_hi - y_lo) < 0.15
-        dy = (11 + 8 * (drawn % 3)) * (1 if low else -1)
-        ax.annotate(f"h*={_fmt(h[k])}", (h[k], err[k]), xytext=(0, dy), textcoords="offset points",
-                    ha="center", va="bottom" if low else "top", fontsize=6.5, color=color)
+        if np.isfinite(h_star):
+            low = (np.log10(e_star) - y_lo) / (y_hi - y_lo) < 0.15
+            dy = (11 + 8 * (drawn % 3)) * (1 if low else -1)
+            ax.annotate(f"h*={_fmt(h_star)}", (h_star, e_star), xytext=(0, dy), textcoords="offset points",
+                        ha="center", va="bottom" if low else "top", fontsize=6.5, color=color)
         drawn += 1
         if np.isfinite(fit.slope) and p not in truncation_guides:
             truncation_guides[p] = (fit.h_min, fit.h_max, fit.intercept + fit.slope * np.log10(fit.h_max)
                                     - p * np.log10(fit.h_max))
-        rnd = roundoff_fit(h, err, float(g["reference"].iloc[0]))
         if np.isfinite(rnd.slope) and m not in roundoff_guides:
             mid = np.log10(np.sqrt(rnd.h_min * rnd.h_max))
             roundoff_guides[m] = (rnd.h_min, rnd.h_max, rnd.intercept + rnd.slope * mid + m * mid)
@@ -248,6 +265,13 @@ def _model_index(models: pd.DataFrame | None) -> dict[tuple[str, ...], tuple[Err
     by_job = "job" in models.columns and models["job"].nunique() > 1
     return {(str(r["scheme"]), str(r["dtype"]), str(r["step_scale"]), str(r["job"]) if by_job else ""):
             (model_from_row(r), float(r["h_scale"])) for _, r in models.iterrows()}
+
+
+def _curve_index(curves: pd.DataFrame) -> dict[tuple[str, ...], Any]:
+    """(scheme, dtype, step_scale, job or '') -> the curve's analysis row, for the curves of one figure."""
+    by_job = "job" in curves.columns and curves["job"].nunique() > 1
+    return {(str(r["scheme"]), str(r["dtype"]), str(r["step_scale"]), str(r["job"]) if by_job else ""): r
+            for _, r in curves.iterrows()}
 
 
 def _draw_model(ax: Any, model: tuple[ErrorModel, float], h: np.ndarray, color: str) -> None:
@@ -369,12 +393,14 @@ def write_figures(
                  max_figures, len(groups), max_figures)
         groups = groups[:max_figures]
     written: list[Path] = []
-    by_cell = {}
+    by_cell, curves_by_cell = {}, {}
     if models is not None and len(models):
         by_cell = {k: g for k, g in models.groupby(FIGURE_KEY, observed=True, sort=False)}
+    if summary is not None and len(summary):
+        curves_by_cell = {k: g for k, g in summary.groupby(FIGURE_KEY, observed=True, sort=False)}
     with matplotlib.rc_context(RC):
         for key, cell in groups:
-            fig = draw_error_figure(cell, dpi=dpi, models=by_cell.get(key))
+            fig = draw_error_figure(cell, dpi=dpi, models=by_cell.get(key), analysis=curves_by_cell.get(key))
             written += save_figure(fig, fig_dir / figure_name(*key), formats)
         if summary is not None and len(summary):
             for function in dict.fromkeys(summary["function"].astype(str)):
