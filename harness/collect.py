@@ -9,6 +9,7 @@ the manifest and the log; the others are collected anyway.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 from typing import Any
@@ -35,18 +36,27 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
 
 
 def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
-    """Override lists of every job the sweep asked for, from ``multirun.yaml`` (None if unknown)."""
+    """Override lists of every job the sweep asked for, from ``multirun.yaml`` (None if unknown).
+
+    The basic sweeper's jobs are the cartesian product of the swept values, in
+    the order the overrides were given; other sweepers (e.g. an optimiser's)
+    cannot be expanded from the file, and then only the jobs present count.
+    """
     path = sweep_dir / "multirun.yaml"
     if not path.is_file():
         return None
     try:
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
-        task = yaml.safe_load(path.read_text())["hydra"]["overrides"]["task"]
-        parsed = OverridesParser.create().parse_overrides(overrides=list(task))
-        return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-    except Exception as exc:  # noqa: BLE001 - a sweeper other than the basic one: count what is there
+        hydra_cfg = yaml.safe_load(path.read_text())["hydra"]
+        sweeper = str((hydra_cfg.get("sweeper") or {}).get("_target_", ""))
+        if sweeper and not sweeper.endswith("BasicSweeper"):
+            return None
+        parsed = OverridesParser.create().parse_overrides(overrides=list(hydra_cfg["overrides"]["task"]))
+        axes = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
+                else [f"{o.get_key_element()}={o.get_value_element_as_str()}"] for o in parsed]
+        return [list(job) for job in itertools.product(*axes)]
+    except Exception as exc:  # noqa: BLE001 - an unreadable record: count what is there
         log.debug("cannot expand the sweep in %s: %s", path, exc)
         return None
 

@@ -18,6 +18,7 @@ import mpmath
 import numpy as np
 
 from .reference import MAX_ORDER, reference_derivative
+from .settings import ModelSettings
 
 __all__ = ["higher_derivative", "taylor_derivatives", "value_at"]
 
@@ -27,7 +28,7 @@ def higher_derivative(
     point: Sequence[float],
     orders: Sequence[int],
     *,
-    dps: int = 30,
+    dps: int = ModelSettings.dps,
 ) -> float:
     """A (higher) partial derivative of f at a point, to a few digits, as float.
 

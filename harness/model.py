@@ -483,7 +483,7 @@ def scheme_model(
     *,
     eps_factor: float = DEFAULT_EPS_FACTOR,
     noise: float | None = None,
-    dps: int = 30,
+    dps: int = ModelSettings.dps,
     window: bool = True,
     derivatives: Callable[[int], float] | None = None,
 ) -> ErrorModel:

@@ -22,6 +22,7 @@ import numpy as np
 
 from .progress import in_multirun, progress
 from .reference import Reference, point_key, reference_derivative
+from .settings import ReferenceSettings
 
 __all__ = ["ALGORITHM_VERSION", "ReferenceCache", "multi_index", "reference_table"]
 
@@ -72,7 +73,7 @@ class ReferenceCache:
 
     @staticmethod
     def key(key_text: str, point: Sequence[float], orders: Sequence[int], *,
-            dps: int = 50, min_digits: float = 20.0) -> tuple:
+            dps: int = ReferenceSettings.dps, min_digits: float = ReferenceSettings.min_digits) -> tuple:
         """The memo key of one reference."""
         return (key_text, tuple(point_key(v) for v in point), tuple(operator.index(o) for o in orders),
                 operator.index(dps), float(min_digits))
@@ -85,7 +86,7 @@ class ReferenceCache:
         return self.directory / digest[:2] / f"{digest}.json"
 
     def get(self, key_text: str, f_mp: Callable[..., Any], point: Sequence[float], orders: Sequence[int], *,
-            dps: int = 50, min_digits: float = 20.0) -> Reference:
+            dps: int = ReferenceSettings.dps, min_digits: float = ReferenceSettings.min_digits) -> Reference:
         """The reference for this key, computed by :func:`reference_derivative` once."""
         k = self.key(key_text, point, orders, dps=dps, min_digits=min_digits)
         ref = self._memo.get(k)

@@ -83,6 +83,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from .settings import ReferenceSettings
 __all__ = ["MAX_ORDER", "REFERENCE_STATUSES", "Reference", "point_key", "reference_derivative"]
 
 REFERENCE_STATUSES = ("ok", "complex", "nonfinite", "disagree", "undefined", "error")
@@ -349,8 +350,8 @@ def reference_derivative(
     point: Sequence[float],
     orders: Sequence[int],
     *,
-    dps: int = 50,
-    min_digits: float = 20.0,
+    dps: int = ReferenceSettings.dps,
+    min_digits: float = ReferenceSettings.min_digits,
 ) -> Reference:
     """Partial derivative of ``f_mp`` at an exact binary point, with a self-check.
 

@@ -329,7 +329,9 @@ def test_regimes_on_a_dense_grid_are_contiguous_and_consistent(scheme, p):
     assert model.h_star / 3 <= h[labels == "round-off"].max() < h[labels == "truncation"].min() <= 3 * model.h_star
     # and the observed optimum is at that boundary: within a decade left of the truncation regime
     h_obs, _ = observed_optimum(ok["h"], ok["abs_error"])
-    assert h[labels == "truncation"].min() / 10 <= h_obs < h[labels == "truncation"].min()
+    # (one grid step of slack, 10**0.1: which of two neighbouring steps wins depends on libm's last bits)
+    first_truncation = h[labels == "truncation"].min()
+    assert first_truncation / 10 <= h_obs <= first_truncation * 10**0.1
 
 
 def test_floor_is_a_collapsed_estimate():

@@ -187,3 +187,18 @@ def test_changed_model_settings_are_not_taken_from_a_finished_run(tmp_path):
     harness.run({**cfg, "model": {"eps_factor": 30.0}}, out_dir=tmp_path)
     second = pd.read_parquet(tmp_path / "model.parquet")["predicted_h_star"].iloc[0]
     assert second == pytest.approx(first * 100 ** (1 / 3), rel=1e-9)  # h* ~ eps_f^(1/3) for central
+
+
+def test_expected_jobs_expand_the_sweep_and_missing_jobs_are_named(tmp_path):
+    from harness.collect import expected_jobs
+
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "multirun.yaml").write_text(
+        "hydra:\n  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n"
+        "  overrides:\n    task: ['experiment=lecture,tutorial', 'grid.num=3,5', 'plot=none']\n")
+    jobs = expected_jobs(sweep)
+    assert jobs == [[f"experiment={e}", f"grid.num={n}", "plot=none"] for e in ("lecture", "tutorial")
+                    for n in ("3", "5")]
+    table, manifest = collect(sweep)
+    assert len(table) == 0 and manifest["counts"]["missing"] == 4
