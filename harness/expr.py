@@ -242,6 +242,9 @@ class _Compiler:
                 raise self.error(f"unsupported {kind} {self.fragment(node)} (allowed: int and float numbers)", node)
             if type(v) is int and v.bit_length() > 14_000:  # beyond every float type; str(v) would refuse
                 raise self.error("integer literal too large", node)
+            if abs(float(v)) == float("inf") if type(v) is float else v.bit_length() > 1024:
+                # numpy would compute with inf while mpmath keeps the exact value: two different functions
+                raise self.error(f"literal {self.fragment(node)} overflows float64 (largest is about 1.8e308)", node)
             # Round from the decimal text, not from the Python float, so longdouble/mpmath get every digit.
             text = str(v) if type(v) is int else (ast.get_source_segment(self.src, node) or repr(v)).replace("_", "")
             return _np_constant(text), _mp_constant(lambda: mpmath.mpf(text))

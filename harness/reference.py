@@ -56,9 +56,12 @@ taken at the exact binary point.
    estimates in the message. ``value`` is ``b`` rounded to ``p`` bits. ``hi``
    is ``value`` rounded to the nearest float64 (subnormals included) and
    ``lo = float64(value - hi)``. A value outside the float64 range ->
-   ``'nonfinite'``. A value below ``T`` is reported as exactly 0: the
-   derivative is zero at the working precision. For example,
-   ``((x-1)**3)'(1)`` is 0, not the step's tiny truncation residue.
+   ``'nonfinite'``. A value below ``T`` whose estimates are step-dependent
+   residues (they agree only absolutely, against ``T``, not to
+   ``min_digits`` relative digits) is reported as exactly 0: the derivative
+   is zero at the working precision. For example, ``((x-1)**3)'(1)`` is 0,
+   not the step's tiny truncation residue; ``(x**100000)'(1) = 1e5`` is kept
+   although ``f`` is 1e84 at the probes (``T`` ~ 1e33).
 
 ``value``/``hi``/``lo`` are set only when the status is ``'ok'``. Otherwise
 they are ``None``/nan/nan, and ``message`` says why. A derivative smaller than
@@ -268,6 +271,8 @@ class _Problem:
     active: tuple[int, ...]
     mags: tuple[int, ...]        # e_i per active coordinate: L_i = 2**e_i, steps l_i = 2**min(e_i, 0)
     fmax: mpmath.mpf             # largest |f| seen so far (F)
+    f0: mpmath.mpf = mpmath.mpf(0)     # f(x)
+    fdev: mpmath.mpf = mpmath.mpf(0)   # largest |f(s) - f(x)| over the central stencils' samples
 
     def work_prec(self, target: int, step_bits: int) -> int:
         """Working precision for a stencil with h_i = l_i * 2**-step_bits."""
@@ -291,6 +296,8 @@ class _Problem:
                     weight *= (-1) ** (n - k) * math.comb(n, k)
                 y = _call(self.f, coords)
                 self.fmax = max(self.fmax, abs(y))
+                if direction == 0:
+                    self.fdev = max(self.fdev, abs(y - self.f0))
                 total += weight * y
             # divide by prod (2 h_i)^n_i (central) or prod (d h_i)^n_i (one-sided): powers of two
             shift = sum(self.orders[i] * (he + (1 if direction == 0 else 0)) for i, he in zip(self.active, hexp))
@@ -440,7 +447,8 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
     # f at the point decides the status outright if it fails.
     try:
         with mpmath.workprec(work_c):
-            prob.fmax = abs(_call(f, list(xs)))
+            prob.f0 = _call(f, list(xs))
+            prob.fmax = abs(prob.f0)
     except _Failed as fail:
         return _unreliable(fail.status, f"at the point: {fail.text}")
     prob.probe_size(work_c)
@@ -469,6 +477,11 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
         return _unreliable(status, "; ".join(parts))
 
     c0, chi, right, left = (results[name] for name, *_ in plans)
+    if prob.f0 != 0 and prob.fdev > abs(prob.f0):
+        # f changes by more than its own size within a step of l * 2**-(p + ...): no difference
+        # quotient resolves it (x**1e300 at 1 reaches 10**(10**242) there); flag, never snap to 0.
+        return _unreliable("disagree", f"f changes by more than |f(x)| = {_fmt(abs(prob.f0))} across the reference "
+                           f"stencil (up to {_fmt(prob.fdev)}): the steps cannot resolve this function here")
     with mpmath.workprec(64):
         scale = prob.fmax
         for i, e in zip(active, mags):
@@ -496,10 +509,17 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
             digits,
         )
 
+    # Below T the derivative is zero at the working precision: say so exactly, rather than
+    # report a truncation residue such as 1e-177 for ((x-1)**3)'(1). T comes from |f| at
+    # probes away from the point, so it only decides between "zero" and "residue" when the
+    # estimates really are residues: step-dependent, not agreeing *relatively* with each
+    # other. A derivative the estimates reproduce to min_digits relative digits at steps
+    # 2**100 apart is real, however small against f away from the point (x**100000 at 1:
+    # f is 1e84 at the probes, the derivative 1e5).
+    relative = min(_agreement(c0, chi, mpmath.mpf(0), cap), _agreement(right, chi, mpmath.mpf(0), cap),
+                   _agreement(left, chi, mpmath.mpf(0), cap))
     with mpmath.workprec(p):
-        # below T the derivative is zero at the working precision: say so exactly,
-        # rather than report a truncation residue such as 1e-177 for ((x-1)**3)'(1)
-        value = mpmath.mpf(0) if abs(chi) < zero_scale else +chi
+        value = mpmath.mpf(0) if abs(chi) < zero_scale and relative < min_digits else +chi
     hi = _to_float64(value)
     if not math.isfinite(hi):
         return _unreliable("nonfinite", f"reference {_fmt(value)} overflows float64", digits)

@@ -415,3 +415,9 @@ def test_valid_trees_agree_between_numpy_and_mpmath(case):
     if not isinstance(exact, mpmath.mpf) or not mpmath.isfinite(exact):
         return
     assert abs(v64 - float(exact)) <= 1e-9 * abs(float(exact)) + 1e-300, (text, point, v64, exact)
+
+
+@pytest.mark.parametrize("text", ["x - x + 1e400", "x * 2e308", "x + 1" + "0" * 400])
+def test_literals_that_overflow_float64_are_refused(text):
+    with pytest.raises(ExpressionError, match="overflows float64"):
+        parse_expression(text, name="big")

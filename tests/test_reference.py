@@ -440,3 +440,19 @@ def test_timing_report(capsys):
     per = (time.perf_counter() - t0) / n
     with capsys.disabled():
         print(f"\n[reference timing] exp, 1-D, first derivative, dps=50: {per * 1e3:.2f} ms per reference")
+
+
+@pytest.mark.parametrize("text, truth", [("x**100000", 100000.0), ("x**10**10", 1e10), ("x**3 * 1e200", 3e200)])
+def test_huge_neighbouring_values_do_not_snap_a_real_derivative_to_zero(text, truth):
+    from harness.expr import parse_expression
+
+    r = reference_derivative(parse_expression(text).mpmath, [1.0], [1])
+    assert r.status == "ok" and r.hi == pytest.approx(truth, rel=1e-15) and r.digits >= 40
+
+
+def test_step_dependent_reference_is_flagged_not_zero():
+    # x**1e300 at 1: the derivative 1e300 is far beyond what any finite-difference step resolves.
+    from harness.expr import parse_expression
+
+    r = reference_derivative(parse_expression("x**1e300").mpmath, [1.0], [1])
+    assert r.status != "ok" and math.isnan(r.hi)
