@@ -114,6 +114,8 @@ def run_spec(
     cache = cache or ReferenceCache(spec.reference.cache_dir)
     rundir = RunDir(out_dir, spec_fingerprint(spec)) if out_dir is not None else None
     announce_skips(spec)
+    if rundir is not None:
+        rundir.check()
     if rundir is not None and resume:
         done = rundir.completed()
         if done is not None:

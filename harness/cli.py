@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from .api import report, run
 from .collect import COLLECTED_DIR, collect
-from .errors import ConfigError
+from .errors import ConfigError, ResultsError, RunDirError
 from .store import atomic_path
 
 log = logging.getLogger("harness")
@@ -29,20 +31,26 @@ log = logging.getLogger("harness")
 def task(cfg: DictConfig) -> None:
     """Hydra task: run the configured sweep into Hydra's output directory.
 
-    A bad config fails this job alone: the error (key, value, what is
-    allowed) is logged and written to ``error.txt`` in the job's directory,
-    then raised so Hydra reports the job as failed.
+    A bad config (or an unusable run folder) fails this job alone: the error
+    (key, value, what is allowed) is logged and written to ``error.txt`` in
+    the job's directory. A single run then exits with status 2 and that one
+    line (``HYDRA_FULL_ERROR=1`` shows the traceback); in a multirun the
+    error is raised so Hydra reports the job as failed and the other jobs go on.
     """
     reset_job_state()
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     try:
         run(cfg, out_dir=out_dir, overrides=list(hc.overrides.task))
-    except ConfigError as exc:
-        log.error("%s", exc)
-        with atomic_path(out_dir / "error.txt") as tmp:
-            tmp.write_text(f"{exc}\n")
-        raise
+    except (ConfigError, RunDirError) as exc:
+        if out_dir.is_dir():
+            with atomic_path(out_dir / "error.txt") as tmp:
+                tmp.write_text(f"{exc}\n")
+        if hc.mode == RunMode.MULTIRUN or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            log.error("%s", exc)
+            raise
+        print(f"harness: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def reset_job_state() -> None:
@@ -82,7 +90,7 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     for run_dir in args.run_dirs:
         try:
             paths = report(run_dir, formats=args.formats)
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ResultsError) as exc:
             log.error("%s", exc)
             status = 1
             continue
@@ -104,7 +112,7 @@ def collect_main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         table, manifest = collect(args.sweep_dir, out_dir=args.out)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, RunDirError) as exc:
         log.error("%s", exc)
         return 1
     if args.report and len(table):

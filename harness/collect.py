@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .store import META_FILE, MODEL_FILE, RESULTS_FILE, read_meta, utc_now, write_json, write_parquet
+from .errors import RunDirError
+from .store import CURVES_FILE, META_FILE, MODEL_FILE, RESULTS_FILE, read_meta, utc_now, write_json, write_parquet
 from .table import finalize
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,12 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
         raise FileNotFoundError(f"no sweep folder {sweep_dir}")
     out = Path(out_dir) if out_dir is not None else sweep_dir / COLLECTED_DIR
     jobs = job_dirs(sweep_dir)
+    if not jobs and not (sweep_dir / "multirun.yaml").is_file():
+        hint = (" it is a single run: use `harness report` on it" if (sweep_dir / RESULTS_FILE).is_file()
+                else " expected multirun.yaml and one folder per job (0/, 1/, ...)")
+        raise RunDirError(f"{sweep_dir} is not a multirun sweep folder;{hint}; nothing was written")
     manifest_jobs: list[dict[str, Any]] = []
-    frames, model_frames = [], []
+    frames, model_frames, curve_frames = [], [], []
     for job in jobs:
         status, table, reason = read_job(job)
         overrides = _overrides(job)
@@ -131,12 +136,13 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
             continue
         extra = {"job": job.name, **_override_columns(overrides)}
         frames.append(table.assign(**extra))
-        model_path = job / MODEL_FILE
-        if model_path.is_file():
-            try:
-                model_frames.append(pd.read_parquet(model_path).assign(**extra))
-            except Exception as exc:  # noqa: BLE001 - figures simply lose the model lines of this job
-                log.warning("job %s: unreadable %s (%s)", job.name, MODEL_FILE, exc)
+        for name, frames_of in ((MODEL_FILE, model_frames), (CURVES_FILE, curve_frames)):
+            path = job / name
+            if path.is_file():
+                try:
+                    frames_of.append(pd.read_parquet(path).assign(**extra))
+                except Exception as exc:  # noqa: BLE001 - the summary then lacks this job's models / analysis
+                    log.warning("job %s: unreadable %s (%s)", job.name, name, exc)
     expected = expected_jobs(sweep_dir)
     if expected is not None:
         present = {tuple(j["overrides"]) for j in manifest_jobs}
@@ -156,6 +162,8 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
     write_parquet(table, out / RESULTS_FILE)
     if model_frames:
         write_parquet(pd.concat(model_frames, ignore_index=True), out / MODEL_FILE)
+    if curve_frames and len(curve_frames) == len(frames):  # else report analyses the merged table afresh
+        write_parquet(pd.concat(curve_frames, ignore_index=True), out / CURVES_FILE)
     write_json(meta, out / META_FILE)
     write_json(manifest, out / "manifest.json")
     log.info("collected %d rows from %d of %d jobs into %s (%s)", len(table), counts["ok"], len(manifest_jobs), out,

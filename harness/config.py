@@ -9,6 +9,7 @@ keys take their defaults from :mod:`harness.settings`.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -90,13 +91,19 @@ def parse_points(value: Any, dim: int, key: str) -> np.ndarray:
         if dim != 1:
             raise ConfigError(key, value, "explicit points for a function of more than one variable")
         return np.linspace(a, b, n)[:, None]
+    if isinstance(value, np.ndarray):  # from the Python API: the same as the nested list
+        value = value.tolist()
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value]
+    if isinstance(value, tuple):
+        value = list(value)
     if not isinstance(value, list) or not value:
         raise ConfigError(key, value, "a non-empty list of points")
     rows = []
     for i, p in enumerate(value):
-        coords = p if isinstance(p, list) else [p]
+        coords = list(p) if isinstance(p, (list, tuple)) else [p]
         if len(coords) != dim:
             raise ConfigError(
                 f"{key}[{i}]", p, f"a point with {dim} coordinate{'s' if dim > 1 else ''} (the expression's dimension)"
@@ -108,6 +115,8 @@ def parse_points(value: Any, dim: int, key: str) -> np.ndarray:
 def parse_function(name: str, spec: Any, key: str | None = None) -> FunctionSpec:
     """One test function from ``{expression: ..., points: ..., dim: ...}``."""
     key = key or f"functions.{name}"
+    if not name.strip() or not name.isprintable():
+        raise ConfigError(key, name, "a non-empty, printable function name (it labels rows and figures)")
     if not isinstance(spec, Mapping):
         raise ConfigError(key, spec, "a mapping with keys expression, points (and optional dim, description)")
     for k in spec:
@@ -214,6 +223,9 @@ def _reference_settings(cfg: Mapping[str, Any]) -> ReferenceSettings:
     cache_dir = ref.get("cache_dir", d.cache_dir)
     if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir):
         raise ConfigError("reference.cache_dir", cache_dir, "a directory path or null (no on-disk cache)")
+    if cache_dir is not None and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
+        raise ConfigError("reference.cache_dir", cache_dir, "a directory path or null (no on-disk cache)",
+                          "this path is a file")
     dps = check.integer("reference.dps", ref.get("dps", d.dps), 20, 10_000)
     min_digits = check.number("reference.min_digits", ref.get("min_digits", d.min_digits))
     if not 1 <= min_digits <= dps - 5:

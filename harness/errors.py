@@ -31,3 +31,17 @@ class ConfigError(ValueError):
         if detail:
             text += f" ({detail})"
         super().__init__(text)
+
+
+class RunDirError(ValueError):
+    """A run or sweep folder that cannot be used as asked (another sweep's results, not a folder, ...).
+
+    The message names the folder, what is there and what to do instead.
+    """
+
+
+class ResultsError(ValueError):
+    """A stored table that cannot be read as harness results (damaged file, foreign columns).
+
+    The message names the file and what was expected.
+    """

@@ -22,8 +22,9 @@ import pandas as pd
 
 from .analysis import summarize_curves, summary_markdown
 from .curves import analyse_table
+from .errors import RunDirError
 from .store import (CURVES_FILE, META_FILE, MODEL_FILE, PARTS_DIR, RESULTS_FILE, atomic_path, package_versions,
-                    read_meta, read_results, write_json, write_parquet)
+                    read_meta, read_results, read_table, remove_stale_temporaries, write_json, write_parquet)
 from .sweep import BlockPlan, BlockResult
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,14 @@ def spec_fingerprint(spec: Any) -> str:
 
 
 def _read_optional(path: Path) -> pd.DataFrame | None:
-    return pd.read_parquet(path) if path.is_file() else None
+    return read_table(path) if path.is_file() else None
+
+
+def _stored_fingerprint(path: Path) -> str | None:
+    try:
+        return read_meta(path).get("fingerprint")
+    except (OSError, ValueError):
+        return None
 
 
 class RunDir:
@@ -70,6 +78,23 @@ class RunDir:
         return self.path / PARTS_DIR
 
     # -- resume -------------------------------------------------------------------
+    def check(self) -> None:
+        """Refuse a folder that cannot take this sweep: a file, or another sweep's finished results.
+
+        A finished run is never silently replaced by a different sweep, nor
+        mixed with one (old figures beside a new table).
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"run folder {self.path} is a file, not a folder; choose another out_dir "
+                              "(hydra.run.dir=... on the command line)")
+        if (self.path / RESULTS_FILE).exists():
+            theirs = _stored_fingerprint(self.path)
+            if theirs != self.fingerprint:
+                raise RunDirError(
+                    f"run folder {self.path} holds the finished results of a different sweep (fingerprint "
+                    f"{(theirs or 'unknown')[:12]}, this sweep {self.fingerprint[:12]}); start fresh in another "
+                    "folder (hydra.run.dir=... or out_dir=...) or delete it first")
+
     def completed(self) -> pd.DataFrame | None:
         """The stored table of a finished run of the same sweep, else None."""
         if read_meta(self.path).get("fingerprint") != self.fingerprint:
@@ -85,8 +110,9 @@ class RunDir:
         if self.parts.exists() and (not stamp.is_file() or stamp.read_text().strip() != self.fingerprint):
             shutil.rmtree(self.parts)
         self.parts.mkdir(parents=True, exist_ok=True)
-        for stale in self.parts.glob(".*.tmp"):  # left by a killed writer; never read as a part
-            stale.unlink(missing_ok=True)
+        # Temporaries a killed writer left (never read: no final name) go, here and in the run folder.
+        remove_stale_temporaries(self.parts)
+        remove_stale_temporaries(self.path)
         if not stamp.is_file():
             with atomic_path(stamp) as tmp:
                 tmp.write_text(self.fingerprint + "\n")

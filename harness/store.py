@@ -24,6 +24,8 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from .errors import ResultsError
+
 RESULTS_FILE = "results.parquet"
 MODEL_FILE = "model.parquet"
 CURVES_FILE = "curves.parquet"
@@ -34,19 +36,42 @@ _VERSIONED = ("numdiff-harness", "numpy", "pandas", "pyarrow", "matplotlib", "mp
               "scipy", "numdifftools")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Mode of every file the harness writes: what ``open`` would give (0666 less the umask), not mkstemp's 0600.
+FILE_MODE = 0o666 & ~_umask()
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it into place on success."""
+    """Yield a temporary path next to ``path``; rename it into place on success.
+
+    The temporary file is named ``.<name>.<random>.tmp`` (:func:`remove_stale_temporaries`
+    clears those a killed writer left) and gets the usual file mode before the rename.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
+    """Delete the ``.*.tmp`` files a killed writer left in ``folder``; returns how many."""
+    stale = list(Path(folder).glob(".*.tmp")) if Path(folder).is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
 
 
 def write_parquet(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -63,6 +88,24 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
+#: Columns a results table must have to be read as one (the rest of the schema may grow).
+REQUIRED_COLUMNS = ("function", "point_index", "component", "component2", "derivative_order", "scheme",
+                    "scheme_kind", "dtype", "step_scale", "h", "h_used", "estimate", "abs_error", "status")
+
+
+def read_table(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A Parquet table, or :class:`ResultsError` naming the file and what is wrong with it."""
+    path = Path(path)
+    try:
+        table = pd.read_parquet(path, engine="pyarrow")
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise ResultsError(f"{path} is not a readable Parquet table ({type(exc).__name__}: {exc})") from None
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ResultsError(f"{path} is not a harness results table: it lacks the columns {', '.join(missing)}")
+    return table
+
+
 def read_results(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
     """Load ``results.parquet`` of a run directory.
 
@@ -70,11 +113,13 @@ def read_results(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
     ------
     FileNotFoundError
         With the path tried, if the run has no results table.
+    ResultsError
+        If the file is damaged or is not a harness results table.
     """
     path = Path(run_dir) / RESULTS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no {RESULTS_FILE} in {Path(run_dir)} (is it a run directory?)")
-    return pd.read_parquet(path, engine="pyarrow")
+    return read_table(path, REQUIRED_COLUMNS)
 
 
 def read_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any]:

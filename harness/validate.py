@@ -9,11 +9,15 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
+import numpy as np
+
 from .errors import ConfigError
 
 
 def number(key: str, value: Any) -> float:
-    """A finite real number (bools are not numbers here)."""
+    """A finite real number (bools are not numbers here; numpy scalars are)."""
+    if isinstance(value, np.generic) and value.dtype.kind in "iuf":
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(key, value, "a finite number")
     return float(value)

@@ -127,9 +127,29 @@ def test_cli_unknown_experiment_fails(tmp_path):
 
 def test_cli_bad_value_names_key_before_work(tmp_path):
     proc = run_cli("grid.num=0", f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path)
-    assert proc.returncode != 0
-    assert "config key 'grid.num' has invalid value 0" in proc.stderr
+    assert proc.returncode == 2
+    # One line, no traceback (HYDRA_FULL_ERROR=1 shows it).
+    assert proc.stderr.strip().splitlines() == [
+        "harness: config key 'grid.num' has invalid value 0; allowed: an integer from 1 to 1000000"]
     assert not (tmp_path / "r" / "results.parquet").exists()
+    full = subprocess.run([sys.executable, "-m", "harness", "grid.num=0", f"hydra.run.dir={tmp_path / 'r2'}"],
+                          cwd=tmp_path, env={**ENV, "HYDRA_FULL_ERROR": "1"}, capture_output=True, text=True,
+                          timeout=300)
+    assert full.returncode != 0 and "Traceback" in full.stderr and "grid.num" in full.stderr
+
+
+def test_cli_help_names_report_and_collect(tmp_path):
+    proc = run_cli("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "harness report RUN_DIR" in proc.stdout and "harness collect SWEEP_DIR" in proc.stdout
+
+
+def test_cli_list_grid(tmp_path):
+    out = tmp_path / "r"
+    proc = run_cli("grid=list", "grid.values=[1e-8,1e-4]", "plot=none", "functions=exp_sin", f"hydra.run.dir={out}",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(pd.read_parquet(out / "results.parquet")["h"].unique()) == [1e-8, 1e-4]
 
 
 def test_multirun_bad_job_fails_alone(tmp_path):

@@ -17,6 +17,7 @@ import pytest
 import harness
 from harness.cli import reset_job_state
 from harness.collect import collect
+from harness.errors import RunDirError
 
 ENV = {**os.environ, "HYDRA_FULL_ERROR": "0", "MPLBACKEND": "Agg"}
 SMALL = ["experiment=lecture", "plot=none"]
@@ -117,7 +118,12 @@ def test_rerun_of_a_finished_run_does_nothing_and_changed_config_recomputes(tmp_
     again = harness.run(cfg, out_dir=tmp_path)
     assert (tmp_path / "results.parquet").stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(first, again)
-    other = harness.run(compose_cfg(*SMALL, "grid.num=5"), out_dir=tmp_path)
+    # A different sweep is refused, and the finished run is left as it was (no mixing, no silent loss).
+    files = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(RunDirError, match=r"different sweep.*hydra\.run\.dir"):
+        harness.run(compose_cfg(*SMALL, "grid.num=5"), out_dir=tmp_path)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == files
+    other = harness.run(compose_cfg(*SMALL, "grid.num=5"), out_dir=tmp_path / "fresh")
     assert other["h"].nunique() == 5
 
 
@@ -182,10 +188,12 @@ def test_multirun_rerun_into_same_sweep_skips_finished_jobs(tmp_path):
 def test_changed_model_settings_are_not_taken_from_a_finished_run(tmp_path):
     cfg = {"functions": {"exp": {"expression": "exp(x)", "points": [0.0]}}, "schemes": {"central": None},
            "grid": {"kind": "logspace", "start": -10, "stop": 0, "num": 11}, "plot": {"enabled": False}}
-    harness.run(cfg, out_dir=tmp_path)
-    first = pd.read_parquet(tmp_path / "model.parquet")["predicted_h_star"].iloc[0]
-    harness.run({**cfg, "model": {"eps_factor": 30.0}}, out_dir=tmp_path)
-    second = pd.read_parquet(tmp_path / "model.parquet")["predicted_h_star"].iloc[0]
+    harness.run(cfg, out_dir=tmp_path / "a")
+    first = pd.read_parquet(tmp_path / "a" / "model.parquet")["predicted_h_star"].iloc[0]
+    with pytest.raises(RunDirError):  # other model settings are another sweep
+        harness.run({**cfg, "model": {"eps_factor": 30.0}}, out_dir=tmp_path / "a")
+    harness.run({**cfg, "model": {"eps_factor": 30.0}}, out_dir=tmp_path / "b")
+    second = pd.read_parquet(tmp_path / "b" / "model.parquet")["predicted_h_star"].iloc[0]
     assert second == pytest.approx(first * 100 ** (1 / 3), rel=1e-9)  # h* ~ eps_f^(1/3) for central
 
 
@@ -202,3 +210,21 @@ def test_expected_jobs_expand_the_sweep_and_missing_jobs_are_named(tmp_path):
                     for n in ("3", "5")]
     table, manifest = collect(sweep)
     assert len(table) == 0 and manifest["counts"]["missing"] == 4
+
+
+def test_run_folder_that_is_a_file_and_stale_temporaries(tmp_path):
+    cfg = {"functions": {"exp": {"expression": "exp(x)", "points": [0.5]}}, "schemes": {"central": None},
+           "grid": {"kind": "list", "values": [1e-3]}, "plot": {"enabled": False}}
+    target = tmp_path / "file"
+    target.write_text("not a folder")
+    with pytest.raises(RunDirError, match="is a file, not a folder"):
+        harness.run(cfg, out_dir=target)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".results.parquet.abc123.tmp").write_bytes(b"")  # left by a SIGKILL during the final write
+    harness.run(cfg, out_dir=run)
+    assert not list(run.glob(".*.tmp")) and not list(run.rglob(".*.tmp"))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for p in (run / "results.parquet", run / "meta.json", run / "summary.csv"):
+        assert p.stat().st_mode & 0o777 == 0o666 & ~umask, p
