@@ -228,3 +228,12 @@ def test_run_folder_that_is_a_file_and_stale_temporaries(tmp_path):
     os.umask(umask)
     for p in (run / "results.parquet", run / "meta.json", run / "summary.csv"):
         assert p.stat().st_mode & 0o777 == 0o666 & ~umask, p
+
+
+def test_a_multirun_over_experiments_is_one_sweep_folder(tmp_path):
+    cli("-m", "experiment=lecture,tutorial", "plot=none", "grid=lecture", cwd=tmp_path)
+    (sweep,) = (tmp_path / "results" / "multirun").iterdir()
+    assert (sweep / "multirun.yaml").is_file()
+    table, manifest = collect(sweep)
+    assert manifest["counts"] == {"ok": 2, "failed": 0, "corrupt": 0, "incomplete": 0, "missing": 0}
+    assert set(table["experiment"].astype(str)) == {"lecture", "tutorial"}
