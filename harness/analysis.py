@@ -57,23 +57,46 @@ def summarize_curves(curves: pd.DataFrame, models: pd.DataFrame | None = None) -
 SUMMARY_MD_COLUMNS = ["function", "point", "component", "scheme", "dtype", "accuracy_order", "observed_order",
                       "h_star", "observed_h_star", "predicted_h_star", "h_star_ratio", "min_abs_error",
                       "predicted_min_error", "n_evals", "reference_digits"]
+#: Above this many curves summary.md shows one row per function, scheme, number type and order (medians).
+SUMMARY_MD_MAX_ROWS = 200
+_AGGREGATE_KEYS = ["function", "scheme", "dtype", "derivative_order", "step_scale"]
+_AGGREGATED = ["accuracy_order", "observed_order", "observed_h_star", "predicted_h_star", "h_star_ratio",
+               "min_abs_error", "predicted_min_error", "n_evals", "reference_digits"]
 
 
-def summary_markdown(summary: pd.DataFrame, *, title: str = "") -> str:
-    """The summary as a Markdown table a person can read (numbers to 3 significant digits)."""
-    cols = [c for c in SUMMARY_MD_COLUMNS if c in summary.columns]
+def summary_markdown(summary: pd.DataFrame, *, title: str = "", max_rows: int = SUMMARY_MD_MAX_ROWS) -> str:
+    """The summary as a Markdown table a person can read (numbers to 3 significant digits).
 
+    Up to ``max_rows`` curves it lists every curve; beyond, one row per
+    function, scheme, number type, derivative order and step scale with the
+    medians over its curves (points, components) and their count. The full
+    per-curve table is always in ``summary.parquet`` / ``summary.csv``.
+    """
     def fmt(v: object) -> str:
         if isinstance(v, (float, np.floating)):
             return "" if not np.isfinite(v) else f"{v:.3g}"
         return str(v)
 
-    lines = [f"# Summary: {title}" if title else "# Summary", "",
-             "One row per curve. h_star: argmin of the error on the grid; observed_h_star: argmin of the "
-             "error's RMS over +-0.25 decades (robust to lucky round-off); predicted_h_star: the error model; "
-             "observed_order: slope fitted over the detected truncation regime.", "",
+    intro = ("h_star: argmin of the error on the grid (for curves without an optimum, e.g. the complex step, the "
+             "step below which the error stays within 2x of its floor); observed_h_star: argmin of the error's RMS "
+             "over +-0.25 decades (robust to lucky round-off); predicted_h_star: the error model; observed_order: "
+             "slope fitted over the detected truncation regime.")
+    if len(summary) <= max_rows:
+        cols = [c for c in SUMMARY_MD_COLUMNS if c in summary.columns]
+        table = summary[cols]
+        lead = f"One row per curve. {intro}"
+    else:
+        keys = [k for k in _AGGREGATE_KEYS if k in summary.columns]
+        values = [c for c in _AGGREGATED if c in summary.columns]
+        grouped = summary.groupby(keys, sort=False, observed=True)
+        table = grouped[values].median(numeric_only=True).reset_index()
+        table.insert(len(keys), "curves", grouped.size().to_numpy())
+        lead = (f"{len(summary)} curves, shown as medians per {', '.join(keys)} (the full per-curve table is in "
+                f"summary.csv and summary.parquet). {intro}")
+    cols = list(table.columns)
+    lines = [f"# Summary: {title}" if title else "# Summary", "", lead, "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in summary[cols].itertuples(index=False):
+    for row in table.itertuples(index=False):
         lines.append("| " + " | ".join(fmt(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
 

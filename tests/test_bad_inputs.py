@@ -191,3 +191,17 @@ def test_expression_errors_never_execute_anything():
     for text in ["__import__('os').system('echo hi')", "().__class__", "open('x')", "exec('1')"]:
         with pytest.raises(ExpressionError):
             parse_expression(text)
+
+
+def test_summary_md_of_a_large_run_is_aggregated(tmp_path):
+    from harness.analysis import SUMMARY_MD_MAX_ROWS
+
+    n = SUMMARY_MD_MAX_ROWS + 50
+    harness.run({"functions": {"f": {"expression": "exp(x)", "points": {"linspace": [0.1, 1.0, n]}}},
+                 "schemes": {"central": None, "forward": None}, "grid": {"kind": "logspace", "start": -10, "stop": 0,
+                                                                       "num": 21},
+                 "plot": {"enabled": False}}, out_dir=tmp_path)
+    md = (tmp_path / "summary.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| f |")]
+    assert len(rows) == 2 and f"{2 * n} curves" in md  # one row per scheme, medians over the points
+    assert len(pd.read_csv(tmp_path / "summary.csv")) == 2 * n
