@@ -12,7 +12,7 @@ to :data:`SCHEME_KINDS`.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from .. import validate as check
 from ..errors import ConfigError
