@@ -3,7 +3,8 @@
 * Every test gets its own reference cache folder under ``tmp_path`` (the
   CLI's default cache is ``$HARNESS_CACHE_DIR``); CLI subprocesses inherit a
   session-wide temporary one.
-* Hypothesis keeps no example database, pytest no cache (``-p no:cacheprovider``).
+* Hypothesis keeps no example database and its home folder in the session's
+  temporary folder; pytest keeps no cache (``-p no:cacheprovider``).
 * At the end of the session the checkout's ``git status`` (ignored files
   included) must be what it was at the start.
 """
@@ -20,6 +21,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 import harness
 
@@ -28,6 +30,8 @@ _SESSION_TMP = Path(tempfile.mkdtemp(prefix="harness-tests-"))
 # Before any test module builds its subprocess environment from os.environ.
 os.environ["HARNESS_CACHE_DIR"] = str(_SESSION_TMP / "cache")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Hypothesis also caches constants and unicode tables in its home folder (default: ./.hypothesis).
+set_hypothesis_home_dir(_SESSION_TMP / "hypothesis")
 settings.register_profile("harness", database=None, deadline=None)
 settings.load_profile("harness")
 
