@@ -171,7 +171,7 @@ def run_spec(
     return table
 
 
-def report(run_dir: str | Path, *, formats: Iterable[str] | None = None) -> list[Path]:
+def report(run_dir: str | Path, *, formats: Iterable[str] | None = None, workers: int | None = None) -> list[Path]:
     """Regenerate the summary and every figure of a run from its stored tables.
 
     Nothing is recomputed: the figures are drawn from ``results.parquet``,
@@ -183,6 +183,8 @@ def report(run_dir: str | Path, *, formats: Iterable[str] | None = None) -> list
         A run directory holding ``results.parquet`` (and ``meta.json``).
     formats : iterable of str, optional
         Override the formats stored in ``meta.json``.
+    workers : int, optional
+        Figure-drawing processes (0: choose); the files do not depend on it.
 
     Returns
     -------
@@ -193,6 +195,8 @@ def report(run_dir: str | Path, *, formats: Iterable[str] | None = None) -> list
     plot = {**plot_settings(None), **(read_meta(run_dir).get("plot") or {}), "enabled": True}
     if formats is not None:
         plot["formats"] = list(formats)
+    if workers is not None:
+        plot["workers"] = int(workers)
     return write_derived(*_derived_inputs(run_dir, None, plot))
 
 
@@ -201,7 +205,8 @@ def plot_settings(spec: SweepSpec | None) -> dict[str, Any]:
     from .settings import PlotSettings
 
     p = spec.plot if spec is not None else PlotSettings()
-    return {"enabled": p.enabled, "formats": list(p.formats), "max_figures": p.max_figures, "dpi": p.dpi}
+    return {"enabled": p.enabled, "formats": list(p.formats), "max_figures": p.max_figures, "dpi": p.dpi,
+            "workers": p.workers}
 
 
 def _derived_inputs(run_dir: Path, table: pd.DataFrame | None, plot: Mapping[str, Any]) -> tuple:

@@ -235,12 +235,13 @@ def _reference_settings(cfg: Mapping[str, Any]) -> ReferenceSettings:
 
 def _plot_settings(cfg: Mapping[str, Any]) -> PlotSettings:
     d = PlotSettings
-    plot = check.section(cfg, "plot", ("enabled", "formats", "max_figures", "dpi"))
+    plot = check.section(cfg, "plot", ("enabled", "formats", "max_figures", "dpi", "workers"))
     return PlotSettings(
         enabled=check.boolean("plot.enabled", plot.get("enabled", d.enabled)),
         formats=check.choices("plot.formats", plot.get("formats", list(d.formats)), FIGURE_FORMATS),
         max_figures=check.integer("plot.max_figures", plot.get("max_figures", d.max_figures), 0),
         dpi=check.integer("plot.dpi", plot.get("dpi", d.dpi), 30, 1200),
+        workers=check.integer("plot.workers", plot.get("workers", d.workers), 0, 256),
     )
 
 

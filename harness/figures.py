@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping
 
 import matplotlib
 import matplotlib.ticker
@@ -55,13 +55,33 @@ DTYPE_FILL = {"float64": "full", "float32": "none", "float16": "left", "longdoub
 FIGURE_KEY = ["function", "point_index", "component", "component2", "derivative_order"]
 
 
-def figure_name(function: str, point_index: int, component: int, component2: int = -1,
-                derivative_order: int = 1) -> str:
-    """File stem of a figure, safe on every file system: ``f__p0__d0``, ``f__p0__d0d1``, ``f__p0__d0_m2``."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(function))
-    partial = f"d{int(component)}" + (f"d{int(component2)}" if component2 >= 0 else "")
-    order = f"_m{int(derivative_order)}" if derivative_order != 1 and component2 < 0 else ""
-    return f"{safe}__p{int(point_index)}__{partial}{order}"
+Style = tuple[str, str]  # (colour, marker)
+
+
+def scheme_styles(schemes: Iterable[str]) -> dict[str, Style]:
+    """One colour and marker per scheme name, in the given order (a run's schemes, so fixed across its figures).
+
+    >>> scheme_styles(["forward", "central"])["central"]
+    ('#D55E00', 's')
+    """
+    # Colour and marker cycle at different rates, so schemes 8 apart still differ.
+    return {str(name): (PALETTE[i % len(PALETTE)], MARKERS[(i + i // len(PALETTE)) % len(MARKERS)])
+            for i, name in enumerate(dict.fromkeys(map(str, schemes)))}
+
+
+def table_schemes(table: pd.DataFrame) -> list[str]:
+    """The schemes of a table in run order: the categorical's categories, else order of appearance."""
+    col = table["scheme"]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return [str(c) for c in col.cat.categories]
+    return list(dict.fromkeys(col.astype(str)))
+
+
+def _style(styles: Mapping[str, Style], scheme: str, shift: int = 0) -> Style:
+    """The scheme's style; ``shift`` (a collected multirun's job number) moves it along the cycle."""
+    names = list(styles)
+    i = names.index(scheme) + shift if scheme in styles else len(names) + shift
+    return PALETTE[i % len(PALETTE)], MARKERS[(i + i // len(PALETTE)) % len(MARKERS)]
 
 
 def _fmt(h: float) -> str:
@@ -122,13 +142,17 @@ def _subscript(comp: int, dim: int) -> str:
 
 
 def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFrame | None = None,
-                      analysis: pd.DataFrame | None = None) -> Figure:
+                      analysis: pd.DataFrame | None = None, styles: Mapping[str, Style] | None = None) -> Figure:
     """Draw one error-vs-h figure from the rows of one (function, point, component).
 
-    With ``models`` (rows of ``model.parquet`` for this figure), each
-    modelled curve gets its model E(h) as a thin dashed line and its
-    predicted h* as a hollow diamond, and the regimes of the first curve are
-    shaded (round-off blue, transition grey, truncation orange).
+    Every curve gets its observed h* as a star (the per-curve analysis'
+    h*, the summary's); errors that are exactly 0 are drawn as a downward
+    caret on the axis floor. With ``models`` (rows of ``model.parquet`` for
+    this figure), each modelled curve gets its model E(h) as a thin dashed
+    line and its predicted h* as a hollow diamond. A figure with a single
+    curve has that curve's regimes shaded (round-off blue, transition grey,
+    truncation orange); with several curves the regimes differ per curve and
+    nothing is shaded (each curve's regimes are in ``curves.parquet``).
 
     Parameters
     ----------
@@ -142,17 +166,22 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
         The per-curve analysis (``curves.parquet`` or summary rows) of this
         figure: h*, the truncation and round-off fits are read from it, never
         refitted. Analysed here once when not given.
+    styles : mapping, optional
+        Colour and marker per scheme (:func:`scheme_styles` of the run's
+        schemes, so a scheme keeps its colour in every figure); by default
+        from this cell's schemes.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     first = cell.iloc[0]
+    styles = scheme_styles(table_schemes(cell)) if styles is None else styles
     by_job = "job" in cell.columns and cell["job"].nunique() > 1  # a collected multirun
     curve_keys = ["scheme", "dtype", "step_scale"] + (["job"] if by_job else [])
     curves = list(cell.groupby(curve_keys, observed=True, sort=False))
     many_scales = cell["step_scale"].nunique() > 1
-    rows = (len(curves) + 1) // 2
+    rows = (len(curves) + 2) // 2  # legend rows, one spare for the exact-zero entry
     # Legend below the axes (two columns) so long labels never run off the canvas.
     height = 4.3 + 0.17 * rows
     fig = Figure(figsize=(8.0, height), dpi=dpi)
@@ -177,7 +206,8 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
     ax.set_title(f"f = {first['expression']}   at x = {first['point']}", loc="left", y=1.0)
     ax.grid(True, which="major", color="0.9", linewidth=0.6)
 
-    ok_all = cell[(cell["status"] == "ok") & np.isfinite(cell["abs_error"]) & (cell["abs_error"] > 0)]
+    usable = (cell["status"] == "ok") & np.isfinite(cell["abs_error"])
+    ok_all = cell[usable & (cell["abs_error"] > 0)]
     if not ok_all.empty:
         lo_e, hi_e = np.log10(ok_all["abs_error"].min()), np.log10(ok_all["abs_error"].max())
         ax.set_ylim(10 ** (lo_e - 1.0), 10 ** (hi_e + 1.6))  # room for the guides above the data
@@ -186,47 +216,45 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
     if hs_all.size:
         ax.set_xlim(hs_all.min() / 2.5, hs_all.max() * 2.5)
     y_lo, y_hi = (np.log10(v) for v in ax.get_ylim())
+    floor = 10 ** (y_lo + 0.02 * (y_hi - y_lo))  # where exact zeros are drawn
     _decade_ticks(ax.xaxis, *ax.get_xlim())
 
-    schemes = list(dict.fromkeys(cell["scheme"].astype(str)))
     truncation_guides: dict[int, tuple[float, float, float]] = {}
     roundoff_guides: dict[int, tuple[float, float, float]] = {}
+    lines: list[pd.DataFrame] = []  # the line curves drawn, for the regime shading
     drawn = 0
-    shaded = False
+    zeros = False
     model_index = _model_index(models)
     curve_index = _curve_index(analysis if analysis is not None else analyse_table(cell)[1])
     for key, g in curves:
         scheme, dtype, scale = key[:3]
         g = g.sort_values("h")
         ok = g[(g["status"] == "ok") & np.isfinite(g["abs_error"]) & (g["abs_error"] > 0)]
-        i = schemes.index(str(scheme)) + (int(key[3]) if by_job and str(key[3]).isdigit() else 0)
-        if ok.empty:
-            # Nothing to draw on log axes, but the scheme is still listed with the reason:
-            # exact at every usable step (a stencil exact for a polynomial), or no usable row.
-            if ((g["status"] == "ok") & (g["abs_error"] == 0)).any():
-                why = "error 0 at every h"
-            else:
-                why = "nothing to plot (" + ", ".join(sorted(set(g["status"].astype(str)))) + ")"
-            ax.plot([], [], linestyle="none", marker="o", markerfacecolor="none", color=PALETTE[i % len(PALETTE)],
+        zero = g[(g["status"] == "ok") & (g["abs_error"] == 0)]
+        color, marker = _style(styles, str(scheme), int(key[3]) if by_job and str(key[3]).isdigit() else 0)
+        if ok.empty and zero.empty:
+            why = "nothing to plot (" + ", ".join(sorted(set(g["status"].astype(str)))) + ")"
+            ax.plot([], [], linestyle="none", marker="o", markerfacecolor="none", color=color,
                     label=f"{scheme} [{dtype}]: {why}")
             continue
-        # Colour and marker cycle at different rates, so schemes 8 apart still differ.
-        color, marker = PALETTE[i % len(PALETTE)], MARKERS[(i + i // len(PALETTE)) % len(MARKERS)]
         tag = f"{dtype}, {scale}" if many_scales else f"{dtype}"
         if by_job:
             tag += f", job {key[3]}"
         if bool(g["adaptive"].all()):
             # A step selector or adaptive library call: one marker per point at the h it chose.
-            h_c, e_c = ok["h_used"].to_numpy(), ok["abs_error"].to_numpy()
+            shown = pd.concat([ok, zero])
+            h_c = shown["h_used"].to_numpy(dtype=float)
+            e_c = np.where(shown["abs_error"].to_numpy(dtype=float) > 0, shown["abs_error"].to_numpy(dtype=float),
+                           floor)
             if not np.isfinite(h_c).all():
                 h_c = np.full_like(e_c, ax.get_xlim()[1] / 3)  # the library does not report its step
-            evals = int(ok["n_evals"].iloc[0])
+            evals = int(shown["n_evals"].iloc[0])
             ax.plot(h_c, e_c, linestyle="none", marker=marker, markersize=8, color=color,
-                    markeredgecolor="black", markeredgewidth=0.6, zorder=6,
+                    markeredgecolor="black", markeredgewidth=0.6, zorder=6, clip_on=False,
                     label=f"{scheme} [{tag}]: chose h={_fmt(h_c[0])}, {evals} evals")
+            zeros |= not zero.empty
             drawn += 1
             continue
-        h, err = ok["h"].to_numpy(), ok["abs_error"].to_numpy()
         p = int(g["accuracy_order"].iloc[0])
         curve = curve_index[(str(scheme), str(dtype), str(scale), str(key[3]) if by_job else "")]
         fit = SlopeFit(float(curve["observed_order"]), float(curve["order_h_min"]), float(curve["order_h_max"]),
@@ -234,27 +262,31 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
         rnd = SlopeFit(float(curve["roundoff_slope"]), float(curve["roundoff_h_min"]),
                        float(curve["roundoff_h_max"]), 0, float(curve["roundoff_intercept"]))
         h_star = float(curve["h_star"])
-        at = np.flatnonzero(h == h_star)
-        # The observed h* (the curve analysis'); an exact zero error there sits on the axis floor.
-        e_star = float(err[at[0]]) if at.size else 10 ** (y_lo + 0.02 * (y_hi - y_lo))
         obs = f", slope {fit.slope:.2f}" if np.isfinite(fit.slope) else ""
-        label = f"{scheme} [{tag}]: p={p}{obs}, h*={_fmt(h_star)}"
-        ax.plot(h, err, DTYPE_STYLE.get(str(dtype), "-"), color=color, marker=marker, markersize=2.6,
-                markevery=max(1, len(h) // 12), label=label)
+        if not np.isfinite(h_star):
+            where = ""
+        elif str(curve.get("optimum_kind", "minimum")) == "threshold":
+            where = f", flat for h\u2264{_fmt(h_star)}"
+        else:
+            where = f", h*={_fmt(h_star)}"
+        why = ", error 0 at every h" if ok.empty else ""
+        ax.plot(ok["h"].to_numpy(), ok["abs_error"].to_numpy(), DTYPE_STYLE.get(str(dtype), "-"), color=color,
+                marker=marker, markersize=2.6, markevery=max(1, len(ok) // 12),
+                label=f"{scheme} [{tag}]: p={p}{obs}{where}{why}")
+        if not zero.empty:
+            ax.plot(zero["h"].to_numpy(), np.full(len(zero), floor), linestyle="none", marker=7, markersize=5,
+                    color=color, clip_on=False, zorder=4)
+            zeros = True
         if np.isfinite(h_star):
-            ax.plot([h_star], [e_star], marker="*", markersize=11, color=color, markeredgecolor="black",
-                    markeredgewidth=0.6, linestyle="none", zorder=5, clip_on=False)
+            at = np.flatnonzero(g["h"].to_numpy() == h_star)
+            e_star = float(g["abs_error"].iloc[at[0]]) if at.size else np.nan
+            ax.plot([h_star], [e_star if e_star > 0 else floor], marker="*", markersize=11, color=color,
+                    markeredgecolor="black", markeredgewidth=0.6, linestyle="none", zorder=5, clip_on=False)
         model = model_index.get((str(scheme), str(dtype), str(scale), str(key[3]) if by_job else ""))
-        if model is not None:
-            _draw_model(ax, model, h, color)
-        if not shaded and "regime" in ok.columns:
-            shaded = _shade_regimes(ax, ok["h"].to_numpy(), ok["regime"].astype(str).to_numpy())
-        # Label h* below its star, or above it when the star sits at the bottom of the axes.
-        if np.isfinite(h_star):
-            low = (np.log10(e_star) - y_lo) / (y_hi - y_lo) < 0.15
-            dy = (11 + 8 * (drawn % 3)) * (1 if low else -1)
-            ax.annotate(f"h*={_fmt(h_star)}", (h_star, e_star), xytext=(0, dy), textcoords="offset points",
-                        ha="center", va="bottom" if low else "top", fontsize=6.5, color=color)
+        if model is not None and not ok.empty:
+            _draw_model(ax, model, ok["h"].to_numpy(), color)
+        if not ok.empty:
+            lines.append(ok)
         drawn += 1
         if np.isfinite(fit.slope) and p not in truncation_guides:
             truncation_guides[p] = (fit.h_min, fit.h_max, fit.intercept + fit.slope * np.log10(fit.h_max)
@@ -263,20 +295,11 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
             mid = np.log10(np.sqrt(rnd.h_min * rnd.h_max))
             roundoff_guides[m] = (rnd.h_min, rnd.h_max, rnd.intercept + rnd.slope * mid + m * mid)
 
-    # Guides sit a factor 10 above the data they follow, labelled at their middle.
-    for p, (lo, hi, c) in sorted(truncation_guides.items()):
-        hh = np.array([lo, hi])
-        ax.plot(hh, 10 * 10 ** (c + p * np.log10(hh)), color="0.35", linestyle=(0, (4, 2)), linewidth=0.9)
-        hm = np.sqrt(lo * hi)
-        ax.annotate(f"\u221d h{superscript(p)}", (hm, 10 * 10 ** (c + p * np.log10(hm))), xytext=(-4, 4),
-                    textcoords="offset points", fontsize=7.5, color="0.25", ha="right", va="bottom")
-    for mm, (lo, hi, c) in sorted(roundoff_guides.items()):
-        hh = np.array([lo, hi])
-        ax.plot(hh, 10 * 10 ** (c - mm * np.log10(hh)), color="0.35", linestyle=(0, (1, 1.5)), linewidth=1.0)
-        hm = np.sqrt(lo * hi)
-        ax.annotate(f"\u221d h{superscript(-mm)}", (hm, 10 * 10 ** (c - mm * np.log10(hm))), xytext=(4, 4),
-                    textcoords="offset points", fontsize=7.5, color="0.25", ha="left", va="bottom")
-
+    if len(lines) == 1 and "regime" in lines[0].columns:
+        _shade_regimes(ax, lines[0]["h"].to_numpy(), lines[0]["regime"].astype(str).to_numpy())
+    _draw_guides(ax, truncation_guides, roundoff_guides)
+    if zeros:
+        ax.plot([], [], linestyle="none", marker=7, markersize=5, color="0.3", label="error exactly 0 (axis floor)")
     if drawn == 0:
         status = ", ".join(sorted(set(cell["reference_status"].astype(str)) - {"ok"})) or "no finite errors"
         ax.text(0.5, 0.5, f"no reliable errors to plot\n(reference: {status})", transform=ax.transAxes,
@@ -294,6 +317,36 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
     fig.text(0.99, 0.01, f"reference: mpmath, {agree} ({first['reference_status']})",
              fontsize=6.5, color="0.35", ha="right", va="bottom")
     return fig
+
+
+def _draw_guides(ax: Any, truncation: dict[int, tuple[float, float, float]],
+                 roundoff: dict[int, tuple[float, float, float]]) -> None:
+    """Slope guides a factor 10 above the data they follow, each labelled where no other label is.
+
+    Labels are placed at the guide's middle; one that would overlap a label
+    already placed moves up in steps of its own height (in axes fractions,
+    from the font size), so "∝ h²" and "∝ h⁴" never run together.
+    """
+    (x0, x1), (y0, y1) = (np.log10(ax.get_xlim()), np.log10(ax.get_ylim()))
+    pos = ax.get_position()
+    width_in, height_in = pos.width * ax.figure.get_figwidth(), pos.height * ax.figure.get_figheight()
+    char_w, line_h = 0.6 * 7.5 / 72 / width_in, 1.25 * 7.5 / 72 / height_in  # one glyph / line, axes fractions
+    placed: list[tuple[float, float, float, float]] = []
+    guides = [(p, g, (0, (4, 2)), 0.9, "right") for p, g in sorted(truncation.items())]
+    guides += [(-m, g, (0, (1, 1.5)), 1.0, "left") for m, g in sorted(roundoff.items())]
+    for power, (lo, hi, c), dash, width, side in guides:
+        hh = np.array([lo, hi])
+        ax.plot(hh, 10 * 10 ** (c + power * np.log10(hh)), color="0.35", linestyle=dash, linewidth=width)
+        hm = np.sqrt(lo * hi)
+        text = f"\u221d h{superscript(power)}"
+        fx = (np.log10(hm) - x0) / (x1 - x0)
+        fy = (np.log10(10 * 10 ** (c + power * np.log10(hm))) - y0) / (y1 - y0) + 0.01
+        w = char_w * len(text)
+        left = fx - w - 0.005 if side == "right" else fx + 0.005
+        while any(left < b[2] and b[0] < left + w and fy < b[3] and b[1] < fy + line_h for b in placed):
+            fy += line_h
+        placed.append((left, fy, left + w, fy + line_h))
+        ax.text(left, fy, text, transform=ax.transAxes, fontsize=7.5, color="0.25", ha="left", va="bottom")
 
 
 def _decade_ticks(axis: Any, lo: float, hi: float, most: int = 10) -> None:
@@ -356,42 +409,98 @@ def _shade_regimes(ax: Any, h: np.ndarray, regimes: np.ndarray) -> bool:
     return done
 
 
-def draw_comparison_figure(summary: pd.DataFrame, function: str, *, dpi: int = 120) -> Figure:
+def draw_comparison_figure(summary: pd.DataFrame, function: str, *, derivative_order: int = 1, dpi: int = 120,
+                           styles: Mapping[str, Style] | None = None) -> Figure:
     """Minimal error against function evaluations per derivative, one marker per scheme and number type.
 
     Small dots are single curves (points, components); big markers their
-    median. Down and to the left is better.
+    median. Down and to the left is better. Every marker sits at its
+    scheme's exact evaluation count; schemes of the same cost are drawn as
+    concentric markers of decreasing size, so none hides another. Only curves
+    of one derivative order share the axes.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Per-curve summary (:func:`harness.analysis.summarize`).
+    function : str
+    derivative_order : int
+        Which derivative's schemes to compare (f', f'', ...).
+    dpi : int
+    styles : mapping, optional
+        Colour and marker per scheme (:func:`scheme_styles`); by default from
+        the summary's schemes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
-    rows = summary[(summary["function"].astype(str) == function) & np.isfinite(summary["min_abs_error"])
-                   & (summary["min_abs_error"] > 0)]
+    rows = summary[(summary["function"].astype(str) == function)
+                   & (summary["derivative_order"].astype(int) == int(derivative_order))
+                   & np.isfinite(summary["min_abs_error"]) & (summary["min_abs_error"] > 0)]
+    styles = scheme_styles(table_schemes(summary)) if styles is None else styles
     fig = Figure(figsize=(7.0, 4.6), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.11, 0.12, 0.52, 0.78))
     _log_axes(ax)
     ax.set_xlabel("function evaluations per derivative")
     ax.set_ylabel("minimal absolute error over h")
-    ax.set_title(f"{function}: accuracy against cost", loc="left", y=1.0)  # fixed: see draw_error_figure
+    what = "" if int(derivative_order) == 1 else f" (derivative order {int(derivative_order)})"
+    ax.set_title(f"{function}: accuracy against cost{what}", loc="left", y=1.0)  # fixed: see draw_error_figure
     ax.grid(True, which="major", color="0.9", linewidth=0.6)
-    schemes = list(dict.fromkeys(rows["scheme"].astype(str)))
-    for (scheme, dtype), g in rows.groupby(["scheme", "dtype"], sort=False):
-        i = schemes.index(str(scheme))
-        color, marker = PALETTE[i % len(PALETTE)], MARKERS[(i + i // len(PALETTE)) % len(MARKERS)]
-        # Schemes with the same cost are spread a little sideways; number types differ by fill.
-        spread = 1.06 ** (i - (len(schemes) - 1) / 2)
-        fill = DTYPE_FILL.get(str(dtype), "full")
-        x, y = g["n_evals"].to_numpy(dtype=float) * spread, g["min_abs_error"].to_numpy(dtype=float)
+    groups = list(rows.groupby(["scheme", "dtype"], sort=False, observed=True))
+    centre = {key: (float(np.median(g["n_evals"].to_numpy(dtype=float))),
+                    float(np.median(np.log10(g["min_abs_error"].to_numpy(dtype=float))))) for key, g in groups}
+    for key, g in groups:
+        scheme, dtype = (str(k) for k in key)
+        color, marker = _style(styles, scheme)
+        fill = DTYPE_FILL.get(dtype, "full")
+        edge = {"fillstyle": fill, "markeredgecolor": color if fill == "none" else "black",
+                "markeredgewidth": 1.4 if fill == "none" else 0.6}
+        # Medians that would cover each other (same cost, within 0.4 decades) are drawn
+        # concentric, the k-th of them smaller, so every one stays visible.
+        x0, y0 = centre[key]
+        near = [k for k, (x, y) in centre.items() if x == x0 and abs(y - y0) < 0.4]
+        rank = near.index(key)
+        size = 11.0 - 7.0 * rank / (len(near) - 1) if len(near) > 1 else 8.0
+        x, y = g["n_evals"].to_numpy(dtype=float), g["min_abs_error"].to_numpy(dtype=float)
         ax.plot(x, y, linestyle="none", marker=".", color=color, alpha=0.35, markersize=4)
-        ax.plot([np.median(x)], [np.median(y)], linestyle="none", marker=marker, markersize=8, color=color,
-                fillstyle=fill, markeredgecolor=color if fill == "none" else "black",
-                markeredgewidth=1.4 if fill == "none" else 0.6, label=f"{scheme} [{dtype}]")
+        ax.plot([x0], [10**y0], linestyle="none", marker=marker, markersize=size, color=color, zorder=3 + rank,
+                **edge)
+        ax.plot([], [], linestyle="none", marker=marker, markersize=8, color=color, label=f"{scheme} [{dtype}]",
+                **edge)
     if len(rows):
-        ticks = np.unique(np.round(rows["n_evals"].to_numpy(dtype=float)).astype(int))
-        ticks = ticks[ticks > 0]
+        evals = rows["n_evals"].to_numpy(dtype=float)
+        lo, hi = max(evals.min() / 1.6, 0.5), evals.max() * 1.6
+        ax.set_xlim(lo, hi)
+        width_in = ax.get_position().width * fig.get_figwidth()
+        ticks = spaced_ticks(np.unique(np.round(evals).astype(int)), lo, hi, width_in)
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        ax.set_xlim(max(ticks.min() / 1.6, 0.5), ticks.max() * 1.6)
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, borderaxespad=0)
     return fig
+
+
+def spaced_ticks(values: np.ndarray, lo: float, hi: float, width_in: float, *, font_pt: float = 9.0) -> np.ndarray:
+    """The integer tick values of a log axis whose labels do not run together.
+
+    Greedy from the smallest: a value is kept when its label starts after the
+    previous kept label ends (label widths estimated from the font size, the
+    axis' width in inches and the log range ``lo``..``hi``).
+
+    >>> spaced_ticks(np.array([2, 4, 20, 22, 24, 40]), 1.0, 64.0, 3.6).tolist()
+    [2, 4, 20, 40]
+    """
+    per_decade = width_in / np.log10(hi / lo)  # inches per decade
+    kept: list[int] = []
+    end = -np.inf
+    for v in (int(t) for t in values if t > 0):
+        half = 0.5 * 0.6 * font_pt / 72 * len(str(v))  # half a label's width, inches
+        centre = np.log10(v / lo) * per_decade
+        if centre - half >= end + 0.06:  # a small gap between labels
+            kept.append(v)
+            end = centre + half
+    return np.array(kept, dtype=int)
 
 
 def save_figure(fig: Figure, stem: Path, formats: Iterable[str]) -> list[Path]:
@@ -403,61 +512,3 @@ def save_figure(fig: Figure, stem: Path, formats: Iterable[str]) -> list[Path]:
             fig.savefig(tmp, format=fmt, metadata=SAVE_METADATA.get(fmt))
         paths.append(path)
     return paths
-
-
-def write_figures(
-    table: pd.DataFrame,
-    out_dir: str | Path,
-    *,
-    formats: Sequence[str] = ("svg", "png"),
-    max_figures: int = 60,
-    dpi: int = 120,
-    models: pd.DataFrame | None = None,
-    summary: pd.DataFrame | None = None,
-) -> list[Path]:
-    """Write every error-vs-h figure of a results table, and a scheme comparison per function.
-
-    Parameters
-    ----------
-    table : DataFrame
-        Tidy results (e.g. from :func:`harness.store.read_results`).
-    out_dir : path
-        Run directory; figures go to ``out_dir/figures``.
-    formats : sequence of {'svg', 'png', 'pdf'}
-    max_figures : int
-        At most this many (function, point, component) figures, in table
-        order; the rest are skipped with one log line.
-    dpi : int
-    models : DataFrame, optional
-        ``model.parquet``: model curves and predicted h* on the figures.
-    summary : DataFrame, optional
-        From :func:`harness.analysis.summarize`: one comparison figure
-        (minimal error against evaluations) per function.
-
-    Returns
-    -------
-    list of Path
-        Files written.
-    """
-    fig_dir = Path(out_dir) / FIGURES_DIR
-    groups = list(table.groupby(FIGURE_KEY, observed=True, sort=True))
-    if len(groups) > max_figures:
-        log.info("plotting %d of %d (function, point, component) figures (plot.max_figures=%d)",
-                 max_figures, len(groups), max_figures)
-        groups = groups[:max_figures]
-    written: list[Path] = []
-    by_cell, curves_by_cell = {}, {}
-    if models is not None and len(models):
-        by_cell = {k: g for k, g in models.groupby(FIGURE_KEY, observed=True, sort=False)}
-    if summary is not None and len(summary):
-        curves_by_cell = {k: g for k, g in summary.groupby(FIGURE_KEY, observed=True, sort=False)}
-    with matplotlib.rc_context(RC):
-        for key, cell in groups:
-            fig = draw_error_figure(cell, dpi=dpi, models=by_cell.get(key), analysis=curves_by_cell.get(key))
-            written += save_figure(fig, fig_dir / figure_name(*key), formats)
-        if summary is not None and len(summary):
-            for function in dict.fromkeys(summary["function"].astype(str)):
-                fig = draw_comparison_figure(summary, function, dpi=dpi)
-                safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", function)
-                written += save_figure(fig, fig_dir / f"compare__{safe}", formats)
-    return written

@@ -7,6 +7,9 @@ from typing import Iterable, TypeVar
 from tqdm.auto import tqdm
 
 T = TypeVar("T")
+# tqdm's monitor thread would make the process multi-threaded, and figures are only drawn in
+# forked workers from a single-threaded process (harness.figure_jobs); the bars need no monitor.
+tqdm.monitor_interval = 0
 
 
 def in_multirun() -> bool:

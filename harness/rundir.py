@@ -167,7 +167,7 @@ def read_outputs(run_dir: Path, table: pd.DataFrame | None = None
 def write_derived(table: pd.DataFrame, out: Path, plot: Mapping[str, Any], models: pd.DataFrame | None,
                   curves: pd.DataFrame) -> list[Path]:
     """Summary tables and figures: everything rebuilt from the stored tables, nothing refitted."""
-    from .figures import write_figures  # matplotlib only when figures are drawn
+    from .figure_jobs import write_figures  # matplotlib only when figures are drawn
 
     summary = summarize_curves(curves, models)
     write_parquet(summary, out / "summary.parquet")
@@ -178,4 +178,4 @@ def write_derived(table: pd.DataFrame, out: Path, plot: Mapping[str, Any], model
     if not plot.get("enabled", True):
         return []
     return write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"], dpi=plot["dpi"],
-                         models=models, summary=summary)
+                         models=models, summary=summary, workers=plot.get("workers", 0))

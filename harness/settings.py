@@ -70,12 +70,26 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class PlotSettings:
-    """What figures a run writes."""
+    """What figures a run writes.
+
+    Attributes
+    ----------
+    enabled : bool
+    formats : tuple of {'svg', 'png', 'pdf'}
+    max_figures : int
+        At most this many error-vs-h figures (in table order).
+    dpi : int
+    workers : int
+        Processes drawing figures at once; 0 chooses: up to the available
+        cores when there are several figures, 1 inside multirun jobs (their
+        launcher already uses the cores). The files do not depend on it.
+    """
 
     enabled: bool = True
     formats: tuple[str, ...] = ("svg", "png")
     max_figures: int = 60
     dpi: int = 120
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -155,6 +169,7 @@ class _PlotNode:
     formats: List[str] = field(default_factory=lambda: list(PlotSettings.formats))
     max_figures: int = PlotSettings.max_figures
     dpi: int = PlotSettings.dpi
+    workers: int = PlotSettings.workers
 
 
 @dataclass

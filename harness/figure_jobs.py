@@ -1,0 +1,269 @@
+"""Which figures a run gets, under which file names, and drawing them (in parallel when it pays).
+
+Every figure is one :class:`FigureJob`: an error-vs-h figure per (function,
+point, component, derivative order) and a comparison figure per (function,
+derivative order). File names are readable and unique within a run
+(:func:`figure_stems`). Jobs are independent, so they are drawn in worker
+processes when there are several and cores to spare; each figure is drawn
+alone with the same settings, so the files are byte-identical however many
+workers draw them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import re
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import matplotlib
+import pandas as pd
+
+from .figures import (FIGURE_KEY, RC, Style, draw_comparison_figure, draw_error_figure, save_figure,
+                      scheme_styles, table_schemes)
+from .progress import in_multirun
+from .store import FIGURES_DIR
+
+log = logging.getLogger(__name__)
+
+#: Below this many figures one process draws them all (a worker's start costs more than it saves).
+MIN_PARALLEL = 4
+#: Without ``fork`` a worker imports the harness afresh (about 1 s): worth it only for many figures.
+MIN_SPAWN = 24
+
+
+def figure_stems(functions: Iterable[str]) -> dict[str, str]:
+    """A file-name stem per function name: readable, safe on every file system, unique in the run.
+
+    Characters outside ``[A-Za-z0-9.-]`` become ``_`` (runs of them one
+    ``_``, so a stem never holds the ``__`` that separates the parts of a
+    figure name). Names whose stems would coincide (also ignoring case, for
+    case-insensitive file systems) get a short stable suffix from their
+    name's hash, except the first of them that is its own stem.
+
+    >>> figure_stems(["exp", "a/b", "a_b", "A_B"])
+    {'exp': 'exp', 'a/b': 'a_b-c14cdd', 'a_b': 'a_b', 'A_B': 'A_B-6c1908'}
+    """
+    names = list(dict.fromkeys(map(str, functions)))
+    safe = {n: re.sub(r"[^A-Za-z0-9.-]+", "_", n).strip("_") or "f" for n in names}
+    clashes: dict[str, list[str]] = {}
+    for n in names:
+        clashes.setdefault(safe[n].casefold(), []).append(n)
+    stems = {}
+    for group in clashes.values():
+        plain = [n for n in group if n == safe[n]][:1]  # the first that is its own stem keeps it
+        for n in group:
+            suffix = "" if len(group) == 1 or n in plain else "-" + hashlib.sha256(n.encode()).hexdigest()[:6]
+            stems[n] = safe[n] + suffix
+    return stems
+
+
+def error_figure_name(stems: Mapping[str, str], function: str, point_index: int, component: int,
+                      component2: int = -1, derivative_order: int = 1) -> str:
+    """File stem of an error figure: ``f__p0__d0``, ``f__p0__d0d1`` (mixed), ``f__p0__d0_m2`` (f'')."""
+    partial = f"d{int(component)}" + (f"d{int(component2)}" if component2 >= 0 else "")
+    order = f"_m{int(derivative_order)}" if derivative_order != 1 and component2 < 0 else ""
+    return f"{stems[str(function)]}__p{int(point_index)}__{partial}{order}"
+
+
+def comparison_figure_name(stems: Mapping[str, str], function: str, derivative_order: int = 1) -> str:
+    """File stem of a comparison figure: ``compare__f`` (first derivatives), ``compare__f__m2``."""
+    return f"compare__{stems[str(function)]}" + (f"__m{int(derivative_order)}" if derivative_order != 1 else "")
+
+
+@dataclass(frozen=True)
+class FigureJob:
+    """One figure to draw: what (``error`` or ``comparison``), its file stem and its data."""
+
+    kind: str
+    stem: str
+    rows: pd.DataFrame  # the cell's results rows, or the function's summary rows
+    styles: Mapping[str, Style]
+    models: pd.DataFrame | None = None
+    curves: pd.DataFrame | None = None
+    function: str = ""
+    derivative_order: int = 1
+
+
+def plan_figures(table: pd.DataFrame, *, max_figures: int = 60, models: pd.DataFrame | None = None,
+                 summary: pd.DataFrame | None = None) -> list[FigureJob]:
+    """Every figure of a results table: error figures (at most ``max_figures``), then comparisons.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Tidy results.
+    max_figures : int
+        At most this many error figures, in table order; the rest are
+        skipped with one log line.
+    models : DataFrame, optional
+        ``model.parquet``: model curves and predicted h* on the figures.
+    summary : DataFrame, optional
+        The per-curve summary: h* and fits of the error figures (analysed
+        afresh when missing), and one comparison figure per function and
+        derivative order.
+    """
+    styles = scheme_styles(table_schemes(table))
+    stems = figure_stems(table_functions(table))
+    groups = list(table.groupby(FIGURE_KEY, observed=True, sort=True))
+    if len(groups) > max_figures:
+        log.info("plotting %d of %d (function, point, component) figures (plot.max_figures=%d)",
+                 max_figures, len(groups), max_figures)
+        groups = groups[:max_figures]
+    models_by = _by_cell(models)
+    curves_by = _by_cell(summary)
+    jobs = [FigureJob("error", error_figure_name(stems, *key), cell, styles, models_by.get(key), curves_by.get(key))
+            for key, cell in groups]
+    if summary is not None and len(summary):
+        for (function, order), rows in summary.groupby(["function", "derivative_order"], observed=True, sort=False):
+            jobs.append(FigureJob("comparison", comparison_figure_name(stems, str(function), int(order)), rows,
+                                  styles, function=str(function), derivative_order=int(order)))
+    return jobs
+
+
+def table_functions(table: pd.DataFrame) -> list[str]:
+    """The function names of a table (all of a run's, so stems agree between a run and its report)."""
+    col = table["function"]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return [str(c) for c in col.cat.categories]
+    return list(dict.fromkeys(col.astype(str)))
+
+
+def _by_cell(frame: pd.DataFrame | None) -> dict[tuple, pd.DataFrame]:
+    if frame is None or not len(frame):
+        return {}
+    return {k: g for k, g in frame.groupby(FIGURE_KEY, observed=True, sort=False)}
+
+
+def draw_job(job: FigureJob, fig_dir: Path, formats: Sequence[str], dpi: int) -> list[Path]:
+    """Draw one figure and save it in every format."""
+    with matplotlib.rc_context(RC):
+        if job.kind == "error":
+            fig = draw_error_figure(job.rows, dpi=dpi, models=job.models, analysis=job.curves, styles=job.styles)
+        else:
+            fig = draw_comparison_figure(job.rows, job.function, derivative_order=job.derivative_order, dpi=dpi,
+                                         styles=job.styles)
+        return save_figure(fig, fig_dir / job.stem, formats)
+
+
+def figure_workers(setting: int, n_jobs: int) -> tuple[int, str]:
+    """How many processes draw ``n_jobs`` figures, and how they start (``fork``, ``spawn`` or ``serial``).
+
+    ``setting`` is ``plot.workers`` (0: choose). Forking is used only from
+    a single-threaded process (forking a threaded one can deadlock);
+    otherwise workers are spawned, which costs an import, so only for many
+    figures.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    wanted = setting or (1 if in_multirun() else cores)
+    workers = min(wanted, n_jobs // 2)
+    if workers < 2 or n_jobs < MIN_PARALLEL:
+        return 1, "serial"
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return workers, "fork"
+    return (workers, "spawn") if n_jobs >= MIN_SPAWN or setting else (1, "serial")
+
+
+# Jobs handed to forked workers by inheritance (nothing pickled); set only while a pool runs.
+_PENDING: tuple[list[FigureJob], Path, Sequence[str], int] | None = None
+
+
+def _draw_inherited(indices: list[int]) -> list[Path]:
+    assert _PENDING is not None
+    jobs, fig_dir, formats, dpi = _PENDING
+    return [p for i in indices for p in draw_job(jobs[i], fig_dir, formats, dpi)]
+
+
+def _draw_given(jobs: list[FigureJob], fig_dir: Path, formats: Sequence[str], dpi: int) -> list[Path]:
+    matplotlib.use("Agg")
+    return [p for job in jobs for p in draw_job(job, fig_dir, formats, dpi)]
+
+
+def draw_figures(jobs: list[FigureJob], fig_dir: str | Path, *, formats: Sequence[str] = ("svg", "png"),
+                 dpi: int = 120, workers: int = 0) -> list[Path]:
+    """Draw every job into ``fig_dir``; in worker processes when :func:`figure_workers` says so.
+
+    Returns the files written, in job order.
+    """
+    global _PENDING
+    fig_dir = Path(fig_dir)
+    n, method = figure_workers(workers, len(jobs))
+    t0 = time.perf_counter()
+    if method == "serial":
+        paths = [p for job in jobs for p in draw_job(job, fig_dir, formats, dpi)]
+    else:
+        # Interleaved shares balance the work: neighbouring figures cost about the same.
+        shares = [list(range(i, len(jobs), n)) for i in range(n)]
+        context = multiprocessing.get_context(method)
+        with ProcessPoolExecutor(n, mp_context=context) as pool:
+            if method == "fork":
+                _PENDING = (jobs, fig_dir, formats, dpi)
+                try:
+                    done = list(pool.map(_draw_inherited, shares))
+                finally:
+                    _PENDING = None
+            else:
+                done = list(pool.map(_draw_given, [[jobs[i] for i in s] for s in shares],
+                                     [fig_dir] * n, [formats] * n, [dpi] * n))
+        by_job: dict[int, list[Path]] = {}
+        per_job = len(formats)
+        for share, files in zip(shares, done):
+            for k, i in enumerate(share):
+                by_job[i] = files[k * per_job:(k + 1) * per_job]
+        paths = [p for i in range(len(jobs)) for p in by_job[i]]
+    seconds = time.perf_counter() - t0
+    log.debug("drew %d figures in %.2f s (%s, %d worker%s)", len(jobs), seconds, method, n, "s" * (n > 1))
+    return paths
+
+
+def write_figures(
+    table: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    formats: Sequence[str] = ("svg", "png"),
+    max_figures: int = 60,
+    dpi: int = 120,
+    models: pd.DataFrame | None = None,
+    summary: pd.DataFrame | None = None,
+    workers: int = 0,
+) -> list[Path]:
+    """Write every error-vs-h figure of a results table, and the comparisons per function.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Tidy results (e.g. from :func:`harness.store.read_results`).
+    out_dir : path
+        Run directory; figures go to ``out_dir/figures``.
+    formats : sequence of {'svg', 'png', 'pdf'}
+    max_figures : int
+        At most this many (function, point, component) figures.
+    dpi : int
+    models : DataFrame, optional
+        ``model.parquet``.
+    summary : DataFrame, optional
+        From :func:`harness.analysis.summarize`.
+    workers : int
+        Drawing processes (0: choose, see :func:`figure_workers`).
+
+    Returns
+    -------
+    list of Path
+        Files written.
+    """
+    jobs = plan_figures(table, max_figures=max_figures, models=models, summary=summary)
+    return draw_figures(jobs, Path(out_dir) / FIGURES_DIR, formats=formats, dpi=dpi, workers=workers)
+
+
+def figure_files(run_dir: str | Path, table: pd.DataFrame, fmt: str = "svg") -> dict[tuple, Path]:
+    """Where each error figure of a run is (FIGURE_KEY tuple -> file), whether or not it was drawn."""
+    stems = figure_stems(table_functions(table))
+    keys = table[FIGURE_KEY].drop_duplicates().itertuples(index=False, name=None)
+    return {key: Path(run_dir) / FIGURES_DIR / f"{error_figure_name(stems, *key)}.{fmt}" for key in keys}
