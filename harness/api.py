@@ -32,7 +32,7 @@ from .progress import progress as progress_bar
 from .refcache import ReferenceCache
 from .rundir import RunDir, read_outputs, spec_fingerprint, write_derived
 from .settings import SweepSpec
-from .store import git_commit, package_versions, platform_info, read_meta, utc_now
+from .store import git_commit, package_versions, platform_info, read_meta, results_path, utc_now
 from .sweep import announce_skips, plan, run_blocks
 from .table import finalize
 
@@ -192,6 +192,7 @@ def report(run_dir: str | Path, *, formats: Iterable[str] | None = None, workers
         Figure files written.
     """
     run_dir = Path(run_dir)
+    results_path(run_dir)  # fails before anything is written if this is no run directory
     plot = {**plot_settings(None), **(read_meta(run_dir).get("plot") or {}), "enabled": True}
     if formats is not None:
         plot["formats"] = list(formats)

@@ -9,7 +9,9 @@ Prints, on this machine and in one run:
 * a plain Python loop over h and points doing the same estimates, the way
   the seed documents do it (numpy functions on scalars), and the same loop
   with the ``math`` module, the fastest a scalar loop gets;
-* the tidy-table build and the reference computation, for context.
+* the tidy-table build and the reference computation, for context;
+* the default run (``harness`` with no overrides): its sweep, and its
+  figures drawn by one process and by the parallel workers, per figure.
 
 Figures are best-of-N wall times (``time.perf_counter``); the script asserts
 nothing about speed.
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", action="store_true",
                         help="also run the scale benchmarks: a 10^7-row sweep, basic vs joblib multirun, "
                              "cold vs warm reference cache (several minutes)")
+    parser.add_argument("--no-figures", action="store_true", help="skip the default run's figure timing")
     parser.add_argument("--big-sweep", action="store_true", help=argparse.SUPPRESS)  # child process of --scale
     args = parser.parse_args(argv)
     if args.big_sweep:
@@ -133,8 +136,37 @@ def main(argv: list[str] | None = None) -> None:
     t_table = time.perf_counter() - t0
     print(f"reference (mpmath, {args.points} points, once)  {t_ref:7.2f} s   ({t_ref / args.points * 1e3:.2f} ms each)")
     print(f"tidy table build ({n_est:,} rows)     {t_table * 1e3:7.1f} ms")
+    if not args.no_figures:
+        figure_benchmark()
     if args.scale:
         scale_benchmarks()
+
+
+def figure_benchmark() -> None:
+    """The default run's sweep, then its figures: one process, and the parallel workers."""
+    import tempfile
+
+    from hydra import compose, initialize_config_module
+
+    from .api import report, run
+    from .figure_jobs import figure_workers
+
+    with initialize_config_module(config_module="harness.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["plot=none", "reference.cache_dir=null"])
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        run(cfg, out_dir=tmp, progress=False)
+        t_sweep = time.perf_counter() - t0
+        times = {}
+        for workers in (1, 0):
+            t0 = time.perf_counter()
+            files = report(tmp, workers=workers)
+            times[workers] = time.perf_counter() - t0
+    n_fig = len(files) // 2  # svg and png of each
+    n_workers, method = figure_workers(0, n_fig)
+    print(f"default run: sweep {t_sweep:.2f} s; {n_fig} figures (svg + png): one process {times[1]:.2f} s "
+          f"({times[1] / n_fig * 1e3:.0f} ms per figure), {n_workers} {method} workers {times[0]:.2f} s "
+          f"({times[0] / n_fig * 1e3:.0f} ms per figure)")
 
 
 BIG_FUNCTIONS = {

@@ -28,8 +28,9 @@ import pandas as pd
 
 from .figures import (FIGURE_KEY, RC, Style, draw_comparison_figure, draw_error_figure, save_figure,
                       scheme_styles, table_schemes)
+from .curves import analyse_table
 from .progress import in_multirun
-from .store import FIGURES_DIR
+from .store import FIGURES_DIR, read_results
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,20 @@ class FigureJob:
     derivative_order: int = 1
 
 
+def figure_cells(summary: pd.DataFrame, max_figures: int) -> pd.DataFrame:
+    """The (function, point, component, ...) cells that get an error figure, in run order.
+
+    Read from the per-curve analysis (in table order: functions as the run
+    listed them, then point, component, ...), so a report of a stored run
+    picks the same cells as the run did without reading the whole table.
+    """
+    cells = summary[FIGURE_KEY].drop_duplicates().reset_index(drop=True)
+    if len(cells) > max_figures:
+        log.info("plotting %d of %d (function, point, component) figures (plot.max_figures=%d)",
+                 max_figures, len(cells), max_figures)
+    return cells.iloc[:max_figures].astype({"function": str})
+
+
 def plan_figures(table: pd.DataFrame, *, max_figures: int = 60, models: pd.DataFrame | None = None,
                  summary: pd.DataFrame | None = None) -> list[FigureJob]:
     """Every figure of a results table: error figures (at most ``max_figures``), then comparisons.
@@ -99,47 +114,56 @@ def plan_figures(table: pd.DataFrame, *, max_figures: int = 60, models: pd.DataF
     Parameters
     ----------
     table : DataFrame
-        Tidy results.
+        Tidy results; rows of cells beyond the first ``max_figures`` may be
+        left out (see :func:`figure_cells`).
     max_figures : int
-        At most this many error figures, in table order; the rest are
+        At most this many error figures, in run order; the rest are
         skipped with one log line.
     models : DataFrame, optional
         ``model.parquet``: model curves and predicted h* on the figures.
     summary : DataFrame, optional
-        The per-curve summary: h* and fits of the error figures (analysed
-        afresh when missing), and one comparison figure per function and
-        derivative order.
+        The per-curve summary (or ``curves.parquet``): h* and fits of the
+        error figures, and one comparison figure per function and derivative
+        order. Analysed from ``table`` when not given (then without
+        comparison figures).
     """
-    styles = scheme_styles(table_schemes(table))
-    stems = figure_stems(table_functions(table))
-    groups = list(table.groupby(FIGURE_KEY, observed=True, sort=True))
-    if len(groups) > max_figures:
-        log.info("plotting %d of %d (function, point, component) figures (plot.max_figures=%d)",
-                 max_figures, len(groups), max_figures)
-        groups = groups[:max_figures]
-    models_by = _by_cell(models)
-    curves_by = _by_cell(summary)
-    jobs = [FigureJob("error", error_figure_name(stems, *key), cell, styles, models_by.get(key), curves_by.get(key))
-            for key, cell in groups]
-    if summary is not None and len(summary):
-        for (function, order), rows in summary.groupby(["function", "derivative_order"], observed=True, sort=False):
-            jobs.append(FigureJob("comparison", comparison_figure_name(stems, str(function), int(order)), rows,
+    comparisons = summary is not None and len(summary) > 0
+    if summary is None:
+        summary = analyse_table(table)[1]
+    # Styles and stems from the curves of the whole run (the table may hold only the drawn cells).
+    styles = scheme_styles(table_schemes(summary))
+    stems = figure_stems(table_functions(summary))
+    cells = figure_cells(summary, max_figures)
+    keys = list(cells.itertuples(index=False, name=None))
+    models_by, curves_by, rows = (_by_cell(frame, cells, set(keys)) for frame in (models, summary, table))
+    jobs = [FigureJob("error", error_figure_name(stems, *key), rows[key], styles, models_by.get(key),
+                      curves_by.get(key)) for key in keys if key in rows]
+    if comparisons:
+        for (function, order), part in summary.groupby(["function", "derivative_order"], observed=True, sort=False):
+            jobs.append(FigureJob("comparison", comparison_figure_name(stems, str(function), int(order)), part,
                                   styles, function=str(function), derivative_order=int(order)))
     return jobs
 
 
 def table_functions(table: pd.DataFrame) -> list[str]:
-    """The function names of a table (all of a run's, so stems agree between a run and its report)."""
+    """The function names of a table or its curves, in run order (stems are made from all of them)."""
     col = table["function"]
     if isinstance(col.dtype, pd.CategoricalDtype):
         return [str(c) for c in col.cat.categories]
     return list(dict.fromkeys(col.astype(str)))
 
 
-def _by_cell(frame: pd.DataFrame | None) -> dict[tuple, pd.DataFrame]:
+def _by_cell(frame: pd.DataFrame | None, cells: pd.DataFrame, wanted: set[tuple]) -> dict[tuple, pd.DataFrame]:
+    """The frame's rows of each wanted FIGURE_KEY cell (function as str).
+
+    A cheap pre-filter on function and point first: the frame may be a huge
+    table, and only the drawn cells are grouped.
+    """
     if frame is None or not len(frame):
         return {}
-    return {k: g for k, g in frame.groupby(FIGURE_KEY, observed=True, sort=False)}
+    near = frame[frame["function"].isin(set(cells["function"])) & frame["point_index"].isin(set(cells["point_index"]))]
+    out = {(str(k[0]), *k[1:]): g for k, g in near.groupby(FIGURE_KEY, observed=True, sort=False)}
+    return {k: g for k, g in out.items() if k in wanted}
 
 
 def draw_job(job: FigureJob, fig_dir: Path, formats: Sequence[str], dpi: int) -> list[Path]:
@@ -224,7 +248,7 @@ def draw_figures(jobs: list[FigureJob], fig_dir: str | Path, *, formats: Sequenc
 
 
 def write_figures(
-    table: pd.DataFrame,
+    table: pd.DataFrame | None,
     out_dir: str | Path,
     *,
     formats: Sequence[str] = ("svg", "png"),
@@ -238,8 +262,9 @@ def write_figures(
 
     Parameters
     ----------
-    table : DataFrame
-        Tidy results (e.g. from :func:`harness.store.read_results`).
+    table : DataFrame or None
+        Tidy results; None reads from ``out_dir/results.parquet`` only the
+        rows of the figures drawn (needs ``summary``).
     out_dir : path
         Run directory; figures go to ``out_dir/figures``.
     formats : sequence of {'svg', 'png', 'pdf'}
@@ -258,12 +283,21 @@ def write_figures(
     list of Path
         Files written.
     """
+    if table is None:
+        if summary is None:
+            raise ValueError("write_figures needs the table or the summary")
+        cells = summary[FIGURE_KEY].drop_duplicates().iloc[:max_figures]
+        table = read_results(out_dir, functions=set(cells["function"].astype(str)),
+                             point_indices=set(cells["point_index"]))
     jobs = plan_figures(table, max_figures=max_figures, models=models, summary=summary)
     return draw_figures(jobs, Path(out_dir) / FIGURES_DIR, formats=formats, dpi=dpi, workers=workers)
 
 
-def figure_files(run_dir: str | Path, table: pd.DataFrame, fmt: str = "svg") -> dict[tuple, Path]:
-    """Where each error figure of a run is (FIGURE_KEY tuple -> file), whether or not it was drawn."""
-    stems = figure_stems(table_functions(table))
-    keys = table[FIGURE_KEY].drop_duplicates().itertuples(index=False, name=None)
+def figure_files(run_dir: str | Path, curves: pd.DataFrame, fmt: str = "svg") -> dict[tuple, Path]:
+    """Where each error figure of a run is (FIGURE_KEY tuple -> file), from its per-curve analysis.
+
+    Cells beyond ``plot.max_figures`` have a name but no file.
+    """
+    stems = figure_stems(table_functions(curves))
+    keys = curves[FIGURE_KEY].drop_duplicates().astype({"function": str}).itertuples(index=False, name=None)
     return {key: Path(run_dir) / FIGURES_DIR / f"{error_figure_name(stems, *key)}.{fmt}" for key in keys}

@@ -154,19 +154,26 @@ class RunDir:
 
 
 def read_outputs(run_dir: Path, table: pd.DataFrame | None = None
-                 ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
-    """The stored table, models and per-curve analysis of a run (curves analysed afresh for runs without one)."""
-    table = read_results(run_dir) if table is None else table
+                 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame]:
+    """The stored models and per-curve analysis of a run, and its table if it had to be read.
+
+    The table is read only for runs stored without ``curves.parquet`` (their
+    curves are analysed afresh); otherwise figures read just their rows.
+    """
     models = _read_optional(run_dir / MODEL_FILE)
     curves = _read_optional(run_dir / CURVES_FILE)
     if curves is None:
+        table = read_results(run_dir) if table is None else table
         curves = analyse_table(table)[1]
     return table, models, curves
 
 
-def write_derived(table: pd.DataFrame, out: Path, plot: Mapping[str, Any], models: pd.DataFrame | None,
+def write_derived(table: pd.DataFrame | None, out: Path, plot: Mapping[str, Any], models: pd.DataFrame | None,
                   curves: pd.DataFrame) -> list[Path]:
-    """Summary tables and figures: everything rebuilt from the stored tables, nothing refitted."""
+    """Summary tables and figures: everything rebuilt from the stored tables, nothing refitted.
+
+    ``table`` None: the figures read their rows from ``out/results.parquet``.
+    """
     from .figure_jobs import write_figures  # matplotlib only when figures are drawn
 
     summary = summarize_curves(curves, models)

@@ -20,8 +20,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
+import numpy as np
 import pandas as pd
 
 from .errors import ResultsError
@@ -74,10 +75,15 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
     return len(stale)
 
 
+#: Rows per Parquet row group: small enough that reading the rows of a few points (a report's
+#: figures) decodes a few groups, not the whole table; large enough to cost nothing in speed.
+ROW_GROUP_ROWS = 65536
+
+
 def write_parquet(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write a table to Parquet atomically."""
     with atomic_path(path) as tmp:
-        table.to_parquet(tmp, engine="pyarrow", index=False)
+        table.to_parquet(tmp, engine="pyarrow", index=False, row_group_size=ROW_GROUP_ROWS)
     return Path(path)
 
 
@@ -93,11 +99,20 @@ REQUIRED_COLUMNS = ("function", "point_index", "component", "component2", "deriv
                     "scheme_kind", "dtype", "step_scale", "h", "h_used", "estimate", "abs_error", "status")
 
 
-def read_table(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> pd.DataFrame:
-    """A Parquet table, or :class:`ResultsError` naming the file and what is wrong with it."""
+def read_table(path: str | os.PathLike[str], required: tuple[str, ...] = (),
+               where: Mapping[str, Iterable[Any]] | None = None) -> pd.DataFrame:
+    """A Parquet table, or :class:`ResultsError` naming the file and what is wrong with it.
+
+    ``where`` ({column: values}) keeps the rows whose column holds one of the
+    values; row groups whose statistics exclude every value are never read,
+    so selecting a few points of a huge table reads a few row groups.
+    """
     path = Path(path)
     try:
-        table = pd.read_parquet(path, engine="pyarrow")
+        if where:
+            table = _read_where(path, {c: set(v) for c, v in where.items()})
+        else:
+            table = pd.read_parquet(path, engine="pyarrow")
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise ResultsError(f"{path} is not a readable Parquet table ({type(exc).__name__}: {exc})") from None
     missing = [c for c in required if c not in table.columns]
@@ -106,8 +121,41 @@ def read_table(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> 
     return table
 
 
-def read_results(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
-    """Load ``results.parquet`` of a run directory.
+def _read_where(path: Path, where: dict[str, set[Any]]) -> pd.DataFrame:
+    """Rows matching ``where``, reading only the row groups whose min/max statistics allow a match."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    names = pf.metadata.schema.names
+    columns = {c: names.index(c) for c in where if c in names}
+
+    def may_match(group: int) -> bool:
+        meta = pf.metadata.row_group(group)
+        for column, i in columns.items():
+            stats = meta.column(i).statistics
+            if stats is not None and stats.has_min_max and not any(
+                    stats.min <= v <= stats.max for v in where[column]):
+                return False
+        return True
+
+    groups = [g for g in range(pf.metadata.num_row_groups) if may_match(g)]
+    table = pf.read_row_groups(groups).to_pandas() if groups else pf.schema_arrow.empty_table().to_pandas()
+    keep = np.ones(len(table), dtype=bool)
+    for column in columns:
+        keep &= table[column].isin(where[column]).to_numpy()
+    return table[keep].reset_index(drop=True)
+
+
+def read_results(run_dir: str | os.PathLike[str], *, functions: Iterable[str] | None = None,
+                 point_indices: Iterable[int] | None = None) -> pd.DataFrame:
+    """Load ``results.parquet`` of a run directory, or only the rows of some functions and points.
+
+    Parameters
+    ----------
+    run_dir : path
+    functions, point_indices : iterable, optional
+        Read only rows of these functions / point indices (filtered while
+        reading: a report of a huge run reads only what its figures show).
 
     Raises
     ------
@@ -116,10 +164,21 @@ def read_results(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
     ResultsError
         If the file is damaged or is not a harness results table.
     """
+    path = results_path(run_dir)
+    where: dict[str, Iterable[Any]] = {}
+    if functions is not None:
+        where["function"] = [str(f) for f in functions]
+    if point_indices is not None:
+        where["point_index"] = [int(i) for i in point_indices]
+    return read_table(path, REQUIRED_COLUMNS, where)
+
+
+def results_path(run_dir: str | os.PathLike[str]) -> Path:
+    """``results.parquet`` of a run directory; FileNotFoundError naming the folder if there is none."""
     path = Path(run_dir) / RESULTS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no {RESULTS_FILE} in {Path(run_dir)} (is it a run directory?)")
-    return read_table(path, REQUIRED_COLUMNS)
+    return path
 
 
 def read_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
