@@ -23,6 +23,7 @@ import pandas as pd
 from .analysis import summarize_curves, summary_markdown
 from .curves import analyse_table
 from .errors import RunDirError
+from .report_html import write_report
 from .store import (CURVES_FILE, META_FILE, MODEL_FILE, PARTS_DIR, RESULTS_FILE, atomic_path, package_versions,
                     read_meta, read_results, read_table, remove_stale_temporaries, write_json, write_parquet)
 from .sweep import BlockPlan, BlockResult
@@ -166,16 +167,21 @@ def read_outputs(run_dir: Path, table: pd.DataFrame | None = None
 
 def write_derived(table: pd.DataFrame, out: Path, plot: Mapping[str, Any], models: pd.DataFrame | None,
                   curves: pd.DataFrame) -> list[Path]:
-    """Summary tables and figures: everything rebuilt from the stored tables, nothing refitted."""
-    from .figures import write_figures  # matplotlib only when figures are drawn
+    """Summary tables, figures and report.html: everything rebuilt from the stored tables, nothing refitted.
 
+    report.html is written last (with plotting disabled, without figures).
+    """
     summary = summarize_curves(curves, models)
     write_parquet(summary, out / "summary.parquet")
     with atomic_path(out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(out / "summary.md") as tmp:
         tmp.write_text(summary_markdown(summary, title=str(read_meta(out).get("experiment", out.name))))
-    if not plot.get("enabled", True):
-        return []
-    return write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"], dpi=plot["dpi"],
-                         models=models, summary=summary)
+    figures: list[Path] = []
+    if plot.get("enabled", True):
+        from .figures import write_figures  # matplotlib only when figures are drawn
+
+        figures = write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"],
+                                dpi=plot["dpi"], models=models, summary=summary)
+    write_report(out, table, summary, figures=bool(plot.get("enabled", True)))
+    return figures

@@ -165,6 +165,7 @@ def git_commit(path: str | os.PathLike[str] | None = None) -> str | None:
 def platform_info() -> dict[str, str]:
     """Machine facts that can change floating-point results."""
     return {
+        "host": platform.node(),
         "system": platform.system(),
         "machine": platform.machine(),
         "python_implementation": platform.python_implementation(),
