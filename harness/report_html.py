@@ -17,6 +17,7 @@ status and reason.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from functools import lru_cache
@@ -68,6 +69,8 @@ LABELS = {
 #: Columns beside each figure.
 FIGURE_CURVE_COLUMNS = ["scheme", "dtype", "step_scale", "job", "h_star", "observed_h_star", "predicted_h_star",
                         "h_star_ratio", "min_abs_error", "accuracy_order", "observed_order"]
+#: Shorter headers in the narrow tables beside the figures.
+FIGURE_CURVE_LABELS = {"dtype": "type", "observed_order": "order", "step_scale": "scale"}
 EXAMPLE_COLUMNS = ["function", "point", "component", "scheme", "dtype", "h", "h_used", "estimate",
                    "reference_status", "reference_digits"]
 REFERENCE_REASONS = {
@@ -128,7 +131,7 @@ def write_report(run_dir: str | Path, table: pd.DataFrame, summary: pd.DataFrame
     meta = read_meta(run_dir)
     manifest = _read_json(run_dir / "manifest.json")
     sections, anchors, undrawn = figure_sections(run_dir, table, summary) if figures else ([], {}, 0)
-    html = _template().render(
+    page = _template().render(
         title=str(meta.get("experiment") or run_dir.name),
         description=meta.get("description") or "",
         provenance=provenance(meta, manifest, table),
@@ -143,7 +146,7 @@ def write_report(run_dir: str | Path, table: pd.DataFrame, summary: pd.DataFrame
     )
     path = run_dir / REPORT_FILE
     with atomic_path(path) as tmp:
-        tmp.write_text(html, encoding="utf-8")
+        tmp.write_text(page, encoding="utf-8")
     return path
 
 
@@ -209,30 +212,39 @@ def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
-def table_view(frame: pd.DataFrame, columns: Sequence[str], max_rows: int = MAX_TABLE_ROWS,
-               nonfinite: Sequence[str] = ()) -> dict[str, Any]:
+def table_view(frame: pd.DataFrame, columns: Sequence[str], max_rows: int | None = None,
+               nonfinite: Sequence[str] = (), labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Header and cells of a table for the template: numbers to 3 significant digits, each with its sort value.
 
     Returns ``{"head": [(name, label, tooltip, numeric)], "rows": [[(text, sort value or None)]],
-    "total": rows in the frame}``; at most ``max_rows`` rows are kept. Non-finite numbers are blank, except
-    in the ``nonfinite`` columns, where they read nan, inf or -inf.
+    "total": rows in the frame}``; at most ``max_rows`` (default :data:`MAX_TABLE_ROWS`) rows are kept.
+    Non-finite numbers are blank, except in the ``nonfinite`` columns, where they read nan, inf or -inf.
+    Headers come from :data:`LABELS`, or ``labels`` where given.
     """
-    shown = frame.iloc[:max_rows]
+    shown = frame.iloc[:MAX_TABLE_ROWS if max_rows is None else max_rows]
     head, cells = [], []
     for name in columns:
         col = shown[name]
         numeric = _is_number(col)
         label, tip = LABELS.get(name, (name, ""))
-        head.append((name, label, tip, numeric))
+        head.append((name, (labels or {}).get(name, label), tip, numeric))
         values = col.to_numpy()
         if numeric:
-            floats = values.astype(float).tolist()
-            text = (lambda v, f: format_value(v) or str(f)) if name in nonfinite else (lambda v, f: format_value(v))
-            cells.append([(text(v, f), repr(f) if np.isfinite(f) else "") for v, f in zip(values, floats)])
+            spelled = name in nonfinite
+            cells.append([_number_cell(v, f, spelled) for v, f in zip(values, values.astype(float).tolist())])
         else:
             cells.append([("" if v is None or v is pd.NA else str(v), None) for v in values])
     rows = [list(r) for r in zip(*cells)] if cells else []
     return {"head": head, "rows": rows, "total": len(frame)}
+
+
+def _number_cell(value: Any, f: float, spell_nan: bool) -> tuple[str, str]:
+    """(text, sort value) of a number; the sort value is what JavaScript's ``Number()`` reads ('' for NaN)."""
+    if np.isfinite(f):
+        return format_value(value), repr(f)
+    if np.isnan(f):
+        return ("nan" if spell_nan else ""), ""
+    return ("inf", "Infinity") if f > 0 else ("-inf", "-Infinity")
 
 
 def derivative_labels(frame: pd.DataFrame) -> list[str]:
@@ -309,11 +321,11 @@ def optional_tables(run_dir: Path) -> list[dict[str, Any]]:
         try:
             frame = pd.read_parquet(path)
         except (OSError, ValueError) as exc:  # a damaged extra must not cost the whole report
-            out.append({"title": named.get(path.name, path.stem), "file": path.name, "error": str(exc)})
+            out.append({"title": named.get(path.name, path.stem), "file": path.name, "error": str(exc), "table": None})
             continue
         frame.columns = [str(c) for c in frame.columns]
         title = named.get(path.name, path.stem.replace("_", " ").capitalize())
-        out.append({"title": title, "file": path.name, "table": table_view(frame, list(frame.columns))})
+        out.append({"title": title, "file": path.name, "error": None, "table": table_view(frame, list(frame.columns))})
     return out
 
 
@@ -345,7 +357,7 @@ def figure_sections(run_dir: Path, table: pd.DataFrame, summary: pd.DataFrame
         function = key[0]
         anchor = f"fig-{i}"
         title = f"{function} at {rows['point'].iloc[0]}: {derivative_labels(rows.iloc[:1])[0]}"
-        markup = figure_markup(fig_dir / stems[key], f"f{i}-", _escape(title))
+        markup = figure_markup(fig_dir / stems[key], f"f{i}-", html.escape(title))
         if markup is None:
             undrawn += 1
             continue
@@ -353,20 +365,14 @@ def figure_sections(run_dir: Path, table: pd.DataFrame, summary: pd.DataFrame
         section = sections.get(function)
         if section is None:
             cmp_markup = figure_markup(fig_dir / compare_stems[function], f"c{len(sections)}-",
-                                       _escape(f"{function}: accuracy against cost"))
+                                       html.escape(f"{function}: accuracy against cost"))
             section = sections[function] = {"function": function, "expression": expressions.get(function, ""),
                                             "compare": cmp_markup, "points": {}}
         point = section["points"].setdefault(key[1], {"label": str(rows["point"].iloc[0]), "figures": []})
         point["figures"].append({"anchor": anchor, "title": title, "markup": markup,
-                                 "curves": table_view(rows, curve_cols)})
+                                 "curves": table_view(rows, curve_cols, labels=FIGURE_CURVE_LABELS)})
     out = [{**s, "points": list(s["points"].values())} for s in sections.values()]
     return out, anchors, undrawn
-
-
-def _escape(text: str) -> str:
-    from markupsafe import escape
-
-    return str(escape(text))
 
 
 # -- rows that are not ok ---------------------------------------------------------------------------------------
@@ -412,10 +418,8 @@ def _template() -> Any:
 
 
 @lru_cache(maxsize=None)
-def _asset(name: str) -> Any:
-    from markupsafe import Markup
-
-    return Markup((TEMPLATES / name).read_text(encoding="utf-8"))
+def _asset(name: str) -> str:
+    return (TEMPLATES / name).read_text(encoding="utf-8")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
