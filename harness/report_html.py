@@ -42,7 +42,11 @@ OPTIONAL_TABLES = (("leaderboard.parquet", "Leaderboard"), ("coverage.parquet", 
 _NOT_OPTIONAL = {RESULTS_FILE, MODEL_FILE, CURVES_FILE, "summary.parquet"}
 #: At most this many rows per table in the page (the full tables are in the run directory).
 MAX_TABLE_ROWS = 5000
+#: ... and at most this many of an optional table (they are meant to be small: rankings, coverage).
+MAX_EXTRA_ROWS = 1000
 EXAMPLES_PER_GROUP = 3
+#: One figure per value of these columns (:data:`harness.figures.FIGURE_KEY`; not imported from there so that
+#: a run without figures does not import matplotlib).
 FIGURE_KEY = ["function", "point_index", "component", "component2", "derivative_order"]
 
 #: Header and tooltip of the summary's columns.
@@ -270,7 +274,7 @@ def curve_statuses(summary: pd.DataFrame, table: pd.DataFrame) -> tuple[list[str
     Only the rows that are not ok are grouped (few, usually), so this stays cheap on large tables.
     """
     keys = [k for k in cell_keys(table) if k in summary.columns]
-    bad = table[table["status"].astype(str) != "ok"]
+    bad = table[table["status"] != "ok"]
     per_curve: dict[tuple[str, ...], list[tuple[str, int]]] = {}
     if len(bad):
         counts = bad.groupby([*keys, "status"], observed=True).size()
@@ -289,8 +293,7 @@ def curve_statuses(summary: pd.DataFrame, table: pd.DataFrame) -> tuple[list[str
 def summary_view(summary: pd.DataFrame, table: pd.DataFrame, anchors: Mapping[tuple, str]) -> dict[str, Any]:
     """The summary table: cells, per-row filter attributes, the status column and the figure link."""
     frame = summary.assign(derivative=derivative_labels(summary)) if len(summary) else summary.assign(derivative=[])
-    cols = ["derivative" if c == "component" else c for c in SUMMARY_MD_COLUMNS if c in summary.columns
-            or c == "component"]
+    cols = ["derivative" if c == "component" else c for c in SUMMARY_MD_COLUMNS if c in summary.columns]
     at = cols.index("dtype") + 1 if "dtype" in cols else len(cols)
     varying = [c for c in ("step_scale", "job") if c in frame.columns and frame[c].nunique() > 1]
     cols[at:at] = varying
@@ -318,14 +321,16 @@ def optional_tables(run_dir: Path) -> list[dict[str, Any]]:
     files += sorted(p for p in run_dir.glob("*.parquet") if p.name not in named and p.name not in _NOT_OPTIONAL)
     out = []
     for path in files:
+        entry = {"title": named.get(path.name, path.stem.replace("_", " ").capitalize()), "file": path.name,
+                 "error": None, "table": None}
         try:
             frame = pd.read_parquet(path)
         except (OSError, ValueError) as exc:  # a damaged extra must not cost the whole report
-            out.append({"title": named.get(path.name, path.stem), "file": path.name, "error": str(exc), "table": None})
-            continue
-        frame.columns = [str(c) for c in frame.columns]
-        title = named.get(path.name, path.stem.replace("_", " ").capitalize())
-        out.append({"title": title, "file": path.name, "error": None, "table": table_view(frame, list(frame.columns))})
+            entry["error"] = str(exc)
+        else:
+            frame.columns = [str(c) for c in frame.columns]
+            entry["table"] = table_view(frame, list(frame.columns), max_rows=min(MAX_TABLE_ROWS, MAX_EXTRA_ROWS))
+        out.append(entry)
     return out
 
 
@@ -377,33 +382,44 @@ def figure_sections(run_dir: Path, table: pd.DataFrame, summary: pd.DataFrame
 
 # -- rows that are not ok ---------------------------------------------------------------------------------------
 def not_ok_groups(table: pd.DataFrame, examples: int = EXAMPLES_PER_GROUP) -> list[dict[str, Any]]:
-    """Rows whose status is not ok, grouped by status and reason: count, functions, schemes, a few examples."""
-    bad = table[table["status"].astype(str) != "ok"]
+    """Rows whose status is not ok, grouped by status and reason: count, functions, schemes, a few examples.
+
+    The reason follows from the status, the reference status, the number type and whether the estimate is
+    NaN or infinite; the rows are grouped on those (categorical) columns first, so large tables stay cheap.
+    """
+    bad = table[table["status"] != "ok"]
     if not len(bad):
         return []
-    status = bad["status"].astype(str)
-    dtype = bad["dtype"].astype(str)
     estimate = bad["estimate"].to_numpy(dtype=float)
-    value = np.where(np.isnan(estimate), "NaN", np.where(np.isinf(estimate), "infinite", "finite"))
-    reference = bad["reference_status"].astype(str)
-    reason = np.where(
-        status == "unreliable_reference", reference.map(REFERENCE_REASONS).fillna("reference " + reference),
-        np.where(status == "step_underflow", "h_used = (x + h) - x is 0 in " + dtype,
-                 "the estimate is " + pd.Series(value, index=bad.index) + " in " + dtype))
-    bad = bad.assign(_status=status, _reason=reason)
+    value = pd.Series(np.where(np.isnan(estimate), "NaN", np.where(np.isinf(estimate), "infinite", "finite")),
+                      index=bad.index)
+    by_reason: dict[tuple[str, str], list[pd.Index]] = {}
+    for (status, reference, dtype, kind), index in bad.groupby(
+            [bad["status"], bad["reference_status"], bad["dtype"], value], observed=True, sort=False).groups.items():
+        by_reason.setdefault((str(status), _reason(str(status), str(reference), str(dtype), kind)), []).append(index)
     groups = []
-    for (s, r), rows in bad.groupby(["_status", "_reason"], sort=False):
+    for (status, reason), indexes in by_reason.items():
+        rows = bad.loc[indexes[0].append(indexes[1:]) if len(indexes) > 1 else indexes[0]]
         # Examples from different curves where there are several.
         varied = rows.iloc[:10_000].drop_duplicates(["function", "point_index", "component", "scheme", "dtype"])
-        picked = pd.concat([varied, rows]).iloc[:examples]
+        picked = pd.concat([varied.iloc[:examples], rows.iloc[:examples]]).iloc[:examples]
         view = table_view(picked, [c for c in EXAMPLE_COLUMNS if c in rows.columns], nonfinite=("estimate",))
-        groups.append({"status": s, "reason": r, "count": len(rows), "functions": _names(rows["function"]),
+        groups.append({"status": status, "reason": reason, "count": len(rows), "functions": _names(rows["function"]),
                        "schemes": _names(rows["scheme"]), "examples": {**view, "total": len(rows)}})
     return sorted(groups, key=lambda g: (g["status"], -g["count"]))
 
 
+def _reason(status: str, reference: str, dtype: str, value: str) -> str:
+    """Why a row is not ok, in words."""
+    if status == "unreliable_reference":
+        return REFERENCE_REASONS.get(reference, f"reference {reference}")
+    if status == "step_underflow":
+        return f"h_used = (x + h) - x is 0 in {dtype}"
+    return f"the estimate is {value} in {dtype}"
+
+
 def _names(column: pd.Series, most: int = 8) -> str:
-    names = list(dict.fromkeys(column.astype(str)))
+    names = [str(v) for v in column.unique()]
     return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 

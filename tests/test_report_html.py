@@ -152,6 +152,9 @@ def test_inlined_svg_ids_are_prefixed_and_every_reference_resolves(figure_run):
 
 
 def test_figure_markup_prefers_svg_then_png(tmp_path):
+    from harness.figures import FIGURE_KEY
+
+    assert report_html.FIGURE_KEY == FIGURE_KEY
     stem = tmp_path / "f__p0__d0"
     assert figure_markup(stem, "f0-", "alt") is None
     stem.with_suffix(".png").write_bytes(b"\x89PNG fake")
