@@ -74,6 +74,10 @@ def test_experiment_figures_regenerate_byte_identical(compose_cfg, tmp_path, nam
     harness.report(tmp_path)
     after = {p.name: p.read_bytes() for p in (tmp_path / "figures").glob("*.svg")}
     assert before == after
+    # report.html inlines every figure and stays small (compare_schemes: about 1.1 MB).
+    page = tmp_path / "report.html"
+    assert page.read_text().count('<figure class="plot"') == len(list((tmp_path / "figures").glob("*__p*.svg")))
+    assert page.stat().st_size < 10e6
 
 
 def test_references_experiment_marks_every_reference_unreliable(compose_cfg):
