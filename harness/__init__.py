@@ -5,7 +5,7 @@ The public API a notebook needs::
     import harness
     table = harness.run(cfg, out_dir="results/mine")   # sweep -> tidy DataFrame
     harness.summarize(table)                          # h*, observed order per curve
-    harness.report("results/mine")                    # figures from stored results
+    harness.report("results/mine")                    # figures and report.html from stored results
 """
 
 from .analysis import gradient_error, summarize

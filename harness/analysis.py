@@ -12,7 +12,7 @@ import pandas as pd
 
 from .curves import analyse_table, cell_keys
 
-__all__ = ["SUMMARY_MD_COLUMNS", "gradient_error", "summarize", "summarize_curves", "summary_markdown"]
+__all__ = ["SUMMARY_MD_COLUMNS", "format_value", "gradient_error", "summarize", "summarize_curves", "summary_markdown"]
 
 
 def summarize(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -64,6 +64,13 @@ _AGGREGATED = ["accuracy_order", "observed_order", "observed_h_star", "predicted
                "min_abs_error", "predicted_min_error", "n_evals", "reference_digits"]
 
 
+def format_value(v: object) -> str:
+    """A table cell as text: floats to 3 significant digits ('' when not finite), anything else as ``str``."""
+    if isinstance(v, (float, np.floating)):
+        return "" if not np.isfinite(v) else f"{v:.3g}"
+    return str(v)
+
+
 def summary_markdown(summary: pd.DataFrame, *, title: str = "", max_rows: int = SUMMARY_MD_MAX_ROWS) -> str:
     """The summary as a Markdown table a person can read (numbers to 3 significant digits).
 
@@ -72,11 +79,6 @@ def summary_markdown(summary: pd.DataFrame, *, title: str = "", max_rows: int = 
     medians over its curves (points, components) and their count. The full
     per-curve table is always in ``summary.parquet`` / ``summary.csv``.
     """
-    def fmt(v: object) -> str:
-        if isinstance(v, (float, np.floating)):
-            return "" if not np.isfinite(v) else f"{v:.3g}"
-        return str(v)
-
     intro = ("h_star: argmin of the error on the grid (for curves without an optimum, e.g. the complex step, the "
              "step below which the error stays within 2x of its floor); observed_h_star: argmin of the error's RMS "
              "over +-0.25 decades (robust to lucky round-off); predicted_h_star: the error model; observed_order: "
@@ -97,7 +99,7 @@ def summary_markdown(summary: pd.DataFrame, *, title: str = "", max_rows: int = 
     lines = [f"# Summary: {title}" if title else "# Summary", "", lead, "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in table.itertuples(index=False):
-        lines.append("| " + " | ".join(fmt(v) for v in row) + " |")
+        lines.append("| " + " | ".join(format_value(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -172,10 +172,11 @@ def run_spec(
 
 
 def report(run_dir: str | Path, *, formats: Iterable[str] | None = None, workers: int | None = None) -> list[Path]:
-    """Regenerate the summary and every figure of a run from its stored tables.
+    """Regenerate the summary, every figure and ``report.html`` of a run from its stored tables.
 
     Nothing is recomputed: the figures are drawn from ``results.parquet``,
-    ``curves.parquet`` and ``model.parquet``.
+    ``curves.parquet`` and ``model.parquet``; ``report.html`` (one
+    self-contained page, :mod:`harness.report_html`) is written with them.
 
     Parameters
     ----------

@@ -1,8 +1,8 @@
 """Command line: a thin Hydra layer over :func:`harness.api.run`.
 
 ``harness [overrides]`` runs one sweep (``-m`` for a multirun);
-``harness report RUN_DIR...`` (or ``harness-report``) rebuilds figures and the
-summary of stored runs without recomputing; ``harness collect SWEEP_DIR``
+``harness report RUN_DIR...`` (or ``harness-report``) rebuilds figures, the
+summary and report.html of stored runs without recomputing; ``harness collect SWEEP_DIR``
 merges the jobs of a multirun into one table.
 """
 
@@ -80,7 +80,7 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     """``harness report RUN_DIR [RUN_DIR ...] [--formats svg png]``."""
     parser = argparse.ArgumentParser(
         prog="harness report",
-        description="Regenerate the summary and figures of stored runs from their results.parquet.",
+        description="Regenerate the summary, figures and report.html of stored runs from their results.parquet.",
     )
     parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories holding results.parquet")
     parser.add_argument("--formats", nargs="+", choices=("svg", "png", "pdf"), help="figure formats")
@@ -94,7 +94,7 @@ def report_main(argv: Sequence[str] | None = None) -> int:
             log.error("%s", exc)
             status = 1
             continue
-        log.info("%s: %d figure files", run_dir, len(paths))
+        log.info("%s: %d figure files, report.html", run_dir, len(paths))
     return status
 
 

@@ -1,9 +1,8 @@
-"""Which figures a run gets, under which file names, and drawing them (in parallel when it pays).
+"""Which figures a run gets, and drawing them (in parallel when it pays).
 
 Every figure is one :class:`FigureJob`: an error-vs-h figure per (function,
 point, component, derivative order) and a comparison figure per (function,
-derivative order). File names are readable and unique within a run
-(:func:`figure_stems`). Jobs are independent, so they are drawn in worker
+derivative order), named by :mod:`harness.figure_names`. Jobs are independent, so they are drawn in worker
 processes when there are several and cores to spare; each figure is drawn
 alone with the same settings, so the files are byte-identical however many
 workers draw them.
@@ -11,11 +10,9 @@ workers draw them.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
 import os
-import re
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -26,8 +23,8 @@ from typing import Iterable, Mapping, Sequence
 import matplotlib
 import pandas as pd
 
-from .figures import (FIGURE_KEY, RC, Style, draw_comparison_figure, draw_error_figure, save_figure,
-                      scheme_styles, table_schemes)
+from .figure_names import FIGURE_KEY, comparison_figure_name, error_figure_name, figure_stems, table_functions
+from .figures import RC, Style, draw_comparison_figure, draw_error_figure, save_figure, scheme_styles, table_schemes
 from .curves import analyse_table
 from .progress import in_multirun
 from .store import FIGURES_DIR, read_results
@@ -38,45 +35,6 @@ log = logging.getLogger(__name__)
 MIN_PARALLEL = 4
 #: Without ``fork`` a worker imports the harness afresh (about 1 s): worth it only for many figures.
 MIN_SPAWN = 24
-
-
-def figure_stems(functions: Iterable[str]) -> dict[str, str]:
-    """A file-name stem per function name: readable, safe on every file system, unique in the run.
-
-    Characters outside ``[A-Za-z0-9.-]`` become ``_`` (runs of them one
-    ``_``, so a stem never holds the ``__`` that separates the parts of a
-    figure name). Names whose stems would coincide (also ignoring case, for
-    case-insensitive file systems) get a short stable suffix from their
-    name's hash, except the first of them that is its own stem.
-
-    >>> figure_stems(["exp", "a/b", "a_b", "A_B"])
-    {'exp': 'exp', 'a/b': 'a_b-c14cdd', 'a_b': 'a_b', 'A_B': 'A_B-6c1908'}
-    """
-    names = list(dict.fromkeys(map(str, functions)))
-    safe = {n: re.sub(r"[^A-Za-z0-9.-]+", "_", n).strip("_") or "f" for n in names}
-    clashes: dict[str, list[str]] = {}
-    for n in names:
-        clashes.setdefault(safe[n].casefold(), []).append(n)
-    stems = {}
-    for group in clashes.values():
-        plain = [n for n in group if n == safe[n]][:1]  # the first that is its own stem keeps it
-        for n in group:
-            suffix = "" if len(group) == 1 or n in plain else "-" + hashlib.sha256(n.encode()).hexdigest()[:6]
-            stems[n] = safe[n] + suffix
-    return stems
-
-
-def error_figure_name(stems: Mapping[str, str], function: str, point_index: int, component: int,
-                      component2: int = -1, derivative_order: int = 1) -> str:
-    """File stem of an error figure: ``f__p0__d0``, ``f__p0__d0d1`` (mixed), ``f__p0__d0_m2`` (f'')."""
-    partial = f"d{int(component)}" + (f"d{int(component2)}" if component2 >= 0 else "")
-    order = f"_m{int(derivative_order)}" if derivative_order != 1 and component2 < 0 else ""
-    return f"{stems[str(function)]}__p{int(point_index)}__{partial}{order}"
-
-
-def comparison_figure_name(stems: Mapping[str, str], function: str, derivative_order: int = 1) -> str:
-    """File stem of a comparison figure: ``compare__f`` (first derivatives), ``compare__f__m2``."""
-    return f"compare__{stems[str(function)]}" + (f"__m{int(derivative_order)}" if derivative_order != 1 else "")
 
 
 @dataclass(frozen=True)
@@ -143,14 +101,6 @@ def plan_figures(table: pd.DataFrame, *, max_figures: int = 60, models: pd.DataF
             jobs.append(FigureJob("comparison", comparison_figure_name(stems, str(function), int(order)), part,
                                   styles, function=str(function), derivative_order=int(order)))
     return jobs
-
-
-def table_functions(table: pd.DataFrame) -> list[str]:
-    """The function names of a table or its curves, in run order (stems are made from all of them)."""
-    col = table["function"]
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        return [str(c) for c in col.cat.categories]
-    return list(dict.fromkeys(col.astype(str)))
 
 
 def _by_cell(frame: pd.DataFrame | None, cells: pd.DataFrame, wanted: set[tuple]) -> dict[tuple, pd.DataFrame]:
@@ -291,13 +241,3 @@ def write_figures(
                              point_indices=set(cells["point_index"]))
     jobs = plan_figures(table, max_figures=max_figures, models=models, summary=summary)
     return draw_figures(jobs, Path(out_dir) / FIGURES_DIR, formats=formats, dpi=dpi, workers=workers)
-
-
-def figure_files(run_dir: str | Path, curves: pd.DataFrame, fmt: str = "svg") -> dict[tuple, Path]:
-    """Where each error figure of a run is (FIGURE_KEY tuple -> file), from its per-curve analysis.
-
-    Cells beyond ``plot.max_figures`` have a name but no file.
-    """
-    stems = figure_stems(table_functions(curves))
-    keys = curves[FIGURE_KEY].drop_duplicates().astype({"function": str}).itertuples(index=False, name=None)
-    return {key: Path(run_dir) / FIGURES_DIR / f"{error_figure_name(stems, *key)}.{fmt}" for key in keys}

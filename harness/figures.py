@@ -52,7 +52,6 @@ PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
 MARKERS = ["o", "s", "^", "v", "D", "P", "X", "<"]
 DTYPE_STYLE = {"float64": "-", "float32": "--", "float16": ":", "longdouble": "-."}
 DTYPE_FILL = {"float64": "full", "float32": "none", "float16": "left", "longdouble": "bottom"}
-FIGURE_KEY = ["function", "point_index", "component", "component2", "derivative_order"]
 
 
 Style = tuple[str, str]  # (colour, marker)

@@ -23,6 +23,7 @@ import pandas as pd
 from .analysis import summarize_curves, summary_markdown
 from .curves import analyse_table
 from .errors import RunDirError
+from .report_html import RowDigest, write_report
 from .store import (CURVES_FILE, META_FILE, MODEL_FILE, PARTS_DIR, RESULTS_FILE, atomic_path, package_versions,
                     read_meta, read_results, read_table, remove_stale_temporaries, write_json, write_parquet)
 from .sweep import BlockPlan, BlockResult
@@ -170,19 +171,24 @@ def read_outputs(run_dir: Path, table: pd.DataFrame | None = None
 
 def write_derived(table: pd.DataFrame | None, out: Path, plot: Mapping[str, Any], models: pd.DataFrame | None,
                   curves: pd.DataFrame) -> list[Path]:
-    """Summary tables and figures: everything rebuilt from the stored tables, nothing refitted.
+    """Summary tables, figures and report.html: everything rebuilt from the stored tables, nothing refitted.
 
-    ``table`` None: the figures read their rows from ``out/results.parquet``.
+    ``table`` None: the figures and the report read only the rows they
+    show from ``out/results.parquet``. report.html is written last (with
+    plotting disabled, without figures).
     """
-    from .figure_jobs import write_figures  # matplotlib only when figures are drawn
-
     summary = summarize_curves(curves, models)
     write_parquet(summary, out / "summary.parquet")
     with atomic_path(out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(out / "summary.md") as tmp:
         tmp.write_text(summary_markdown(summary, title=str(read_meta(out).get("experiment", out.name))))
-    if not plot.get("enabled", True):
-        return []
-    return write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"], dpi=plot["dpi"],
-                         models=models, summary=summary, workers=plot.get("workers", 0))
+    figures: list[Path] = []
+    if plot.get("enabled", True):
+        from .figure_jobs import write_figures  # matplotlib only when figures are drawn
+
+        figures = write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"],
+                                dpi=plot["dpi"], models=models, summary=summary, workers=plot.get("workers", 0))
+    rows = RowDigest.of_table(table) if table is not None else RowDigest.of_run(out)
+    write_report(out, summary, rows, figures=bool(plot.get("enabled", True)))
+    return figures

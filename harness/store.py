@@ -100,17 +100,20 @@ REQUIRED_COLUMNS = ("function", "point_index", "component", "component2", "deriv
 
 
 def read_table(path: str | os.PathLike[str], required: tuple[str, ...] = (),
-               where: Mapping[str, Iterable[Any]] | None = None) -> pd.DataFrame:
+               where: Mapping[str, Iterable[Any]] | None = None,
+               exclude: Mapping[str, Iterable[Any]] | None = None) -> pd.DataFrame:
     """A Parquet table, or :class:`ResultsError` naming the file and what is wrong with it.
 
     ``where`` ({column: values}) keeps the rows whose column holds one of the
-    values; row groups whose statistics exclude every value are never read,
-    so selecting a few points of a huge table reads a few row groups.
+    values, ``exclude`` drops those that do; row groups whose statistics
+    rule out every wanted row are never read, so selecting a few points of a
+    huge table reads a few row groups.
     """
     path = Path(path)
     try:
-        if where:
-            table = _read_where(path, {c: set(v) for c, v in where.items()})
+        if where or exclude:
+            table = _read_selected(path, {c: set(v) for c, v in (where or {}).items()},
+                                   {c: set(v) for c, v in (exclude or {}).items()})
         else:
             table = pd.read_parquet(path, engine="pyarrow")
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
@@ -121,41 +124,52 @@ def read_table(path: str | os.PathLike[str], required: tuple[str, ...] = (),
     return table
 
 
-def _read_where(path: Path, where: dict[str, set[Any]]) -> pd.DataFrame:
-    """Rows matching ``where``, reading only the row groups whose min/max statistics allow a match."""
+def _read_selected(path: Path, where: dict[str, set[Any]], exclude: dict[str, set[Any]]) -> pd.DataFrame:
+    """Rows matching ``where`` and not ``exclude``, reading only row groups whose min/max allow such a row."""
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
     names = pf.metadata.schema.names
-    columns = {c: names.index(c) for c in where if c in names}
 
     def may_match(group: int) -> bool:
         meta = pf.metadata.row_group(group)
-        for column, i in columns.items():
-            stats = meta.column(i).statistics
-            if stats is not None and stats.has_min_max and not any(
-                    stats.min <= v <= stats.max for v in where[column]):
+        for column in (c for c in {*where, *exclude} if c in names):
+            stats = meta.column(names.index(column)).statistics
+            if stats is None or not stats.has_min_max:
+                continue
+            if column in where and not any(stats.min <= v <= stats.max for v in where[column]):
                 return False
+            if column in exclude and stats.min == stats.max and stats.min in exclude[column]:
+                return False  # every row of the group is excluded
         return True
 
     groups = [g for g in range(pf.metadata.num_row_groups) if may_match(g)]
     table = pf.read_row_groups(groups).to_pandas() if groups else pf.schema_arrow.empty_table().to_pandas()
     keep = np.ones(len(table), dtype=bool)
-    for column in columns:
-        keep &= table[column].isin(where[column]).to_numpy()
+    for column in where:
+        if column in table.columns:
+            keep &= table[column].isin(where[column]).to_numpy()
+    for column in exclude:
+        if column in table.columns:
+            keep &= ~table[column].isin(exclude[column]).to_numpy()
     return table[keep].reset_index(drop=True)
 
 
 def read_results(run_dir: str | os.PathLike[str], *, functions: Iterable[str] | None = None,
-                 point_indices: Iterable[int] | None = None) -> pd.DataFrame:
-    """Load ``results.parquet`` of a run directory, or only the rows of some functions and points.
+                 point_indices: Iterable[int] | None = None,
+                 exclude_statuses: Iterable[str] | None = None) -> pd.DataFrame:
+    """Load ``results.parquet`` of a run directory, or only some of its rows.
 
     Parameters
     ----------
     run_dir : path
     functions, point_indices : iterable, optional
-        Read only rows of these functions / point indices (filtered while
-        reading: a report of a huge run reads only what its figures show).
+        Read only rows of these functions / point indices.
+    exclude_statuses : iterable of str, optional
+        Leave out rows with these statuses (``['ok']``: the rows that failed).
+
+    Row groups that cannot hold a wanted row are never read (a report of a
+    huge run reads only what it shows).
 
     Raises
     ------
@@ -170,7 +184,8 @@ def read_results(run_dir: str | os.PathLike[str], *, functions: Iterable[str] | 
         where["function"] = [str(f) for f in functions]
     if point_indices is not None:
         where["point_index"] = [int(i) for i in point_indices]
-    return read_table(path, REQUIRED_COLUMNS, where)
+    exclude = {"status": [str(s) for s in exclude_statuses]} if exclude_statuses is not None else None
+    return read_table(path, REQUIRED_COLUMNS, where, exclude)
 
 
 def results_path(run_dir: str | os.PathLike[str]) -> Path:
@@ -224,6 +239,7 @@ def git_commit(path: str | os.PathLike[str] | None = None) -> str | None:
 def platform_info() -> dict[str, str]:
     """Machine facts that can change floating-point results."""
     return {
+        "host": platform.node(),
         "system": platform.system(),
         "machine": platform.machine(),
         "python_implementation": platform.python_implementation(),

@@ -57,6 +57,9 @@ def test_experiment_end_to_end(compose_cfg, tmp_path, name):
     check_run_dir(tmp_path, figures=False)
     assert (table["experiment"] == name).all()
     assert (tmp_path / "curves.parquet").is_file()
+    # report.html is written with every run (without figures here): one summary row per curve.
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<tr data-function=") == len(pd.read_parquet(tmp_path / "summary.parquet"))
 
 
 @pytest.mark.parametrize("name", ["lecture", "compare_schemes"])
@@ -72,6 +75,10 @@ def test_experiment_figures_regenerate_byte_identical(compose_cfg, tmp_path, nam
     harness.report(tmp_path, workers=1)
     after = {p.name: p.read_bytes() for p in (tmp_path / "figures").glob("*.svg")}
     assert before == after
+    # report.html inlines every figure and stays small (compare_schemes: about 1.1 MB).
+    page = tmp_path / "report.html"
+    assert page.read_text().count('<figure class="plot"') == len(list((tmp_path / "figures").glob("*__p*.svg")))
+    assert page.stat().st_size < 10e6
 
 
 def test_references_experiment_marks_every_reference_unreliable(compose_cfg):
@@ -174,6 +181,8 @@ def test_report_cli_regenerates(tmp_path, compose_cfg):
                           env=ENV, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "figures").glob("*.pdf"))) == len(list((tmp_path / "figures").glob("*.svg"))) > 0
+    assert (tmp_path / "report.html").read_text().count('<figure class="plot"') == len(list(
+        (tmp_path / "figures").glob("*__p*.svg")))
     missing = subprocess.run([sys.executable, "-m", "harness", "report", str(tmp_path / "nothing")], env=ENV,
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "no results.parquet" in missing.stderr

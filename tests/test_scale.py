@@ -77,6 +77,8 @@ def test_collect_names_failed_job_and_report_works(tmp_path):
     assert "job 1 failed" in proc.stderr
     files = harness.report(sweep / "collected")
     assert files and all(p.exists() for p in files)
+    page = (sweep / "collected" / "report.html").read_text()  # the collected sweep's report names every job
+    assert "grid.num=0" in page and "status-failed" in page and page.count("<tr data-function=") > 0
     # A corrupt job file is reported by name, the rest still collected.
     (sweep / "2" / "results.parquet").write_bytes(b"not parquet")
     table, manifest = collect(sweep)
