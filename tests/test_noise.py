@@ -15,7 +15,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import harness
@@ -145,6 +145,7 @@ def test_gammas_and_the_authors_test_tables():
     assert ecnoise(np.array([[1.0], [np.nan], [1.0], [1.0]])).status.tolist() == ["nonfinite"]
 
 
+@settings(max_examples=40)
 @given(st.lists(st.floats(-1.0, 1.0), min_size=7, max_size=12), st.integers(-20, 20))
 def test_ecnoise_scales_with_f_and_follows_its_acceptance_rule(noise, power):
     values = 1.0 + 1e-6 * np.array(noise)[:, None]
@@ -319,14 +320,14 @@ def test_fallbacks_and_nd():
 # The model, noise.parquet, figures                                           #
 # --------------------------------------------------------------------------- #
 
-def test_declared_and_estimated_noise_in_the_model_and_noise_table(tmp_path):
+def test_declared_and_estimated_noise_in_the_model_and_noise_table():
     functions = {"rel": {"expression": "exp(x)", "points": [1.0], "noise": {"level": 1e-6}},
                  "abs0": {"expression": "sin(x)", "points": [0.0], "noise": {"kind": "absolute", "level": 1e-6}},
                  "plain": {"expression": "exp(x)", "points": [1.0]}}
     cfg = {"functions": functions, "schemes": {"forward": None, "central": None}, "plot": {"enabled": False},
            "grid": {"kind": "logspace", "start": -8, "stop": 0, "num": 17}}
-    table = harness.run(cfg, out_dir=tmp_path / "declared")
-    models = pd.read_parquet(tmp_path / "declared" / "model.parquet").set_index(["function", "scheme"])
+    table, models, noise = _blocks(cfg)  # noise.parquet in a run folder and through collect: test_scale.py
+    models = models.set_index(["function", "scheme"])
     rel, abs0 = models.loc[("rel", "forward")], models.loc[("abs0", "forward")]
     assert rel["noise_source"] == "declared" and rel["eps_f"] == pytest.approx(1e-6, rel=1e-9)
     assert rel["predicted_h_star"] == pytest.approx(2 * math.sqrt(1e-6), rel=1e-6)  # 2 sqrt(eps_f |f| / |f''|)
@@ -334,26 +335,28 @@ def test_declared_and_estimated_noise_in_the_model_and_noise_table(tmp_path):
     assert abs0["model_status"] == "ok" and abs0["c_round"] == pytest.approx(2e-6, rel=1e-9)
     assert models.loc[("plain", "forward"), "noise_source"] == "rounding"
     assert set(table[table["function"] == "plain"]["noise_kind"].astype(str)) == {"none"}
-    noise = pd.read_parquet(tmp_path / "declared" / "noise.parquet").set_index("function")
+    noise = noise.set_index("function")
     assert noise.loc["rel", "true_noise"] == pytest.approx(1e-6 * math.e) and noise.loc["abs0", "true_noise"] == 1e-6
     assert noise.loc["rel", "status"] == "ok" and 0.5 <= noise.loc["rel", "ratio"] <= 2
     # ECnoise's limit (the authors' range test): values that change sign around f(x) = 0 never pass it.
     assert noise.loc["abs0", "status"] == "h_too_large" and noise.loc["abs0", "attempts"] == 3
     assert np.isnan(noise.loc["plain", "ratio"]) and noise.loc["plain", "estimated_relative"] < 1e-15
     # model.noise: estimate takes ECnoise's level; a number overrides everything.
-    est = _block_models({**cfg, "model": {"noise": "estimate"}}).set_index(["function", "scheme"])
+    est = _blocks({**cfg, "model": {"noise": "estimate"}})[1].set_index(["function", "scheme"])
     assert est.xs("forward", level="scheme")["noise_source"].to_dict() == {
         "rel": "estimate", "plain": "estimate", "abs0": "declared"}  # no estimate at abs0: its declared noise
     assert est.loc[("rel", "forward"), "eps_f"] == pytest.approx(noise.loc["rel", "estimated_relative"])
-    assert (_block_models({**cfg, "model": {"noise": 1e-3}})["noise_source"] == "setting").all()
+    assert (_blocks({**cfg, "model": {"noise": 1e-3}})[1]["noise_source"] == "setting").all()
 
 
-def _block_models(cfg):
+def _blocks(cfg):
+    """Rows, models and noise rows of every block of a sweep (what a run folder stores, without writing it)."""
     from harness.refcache import ReferenceCache
     from harness.sweep import plan, sweep_block
 
     spec = build_spec(cfg)
-    return pd.concat([sweep_block(spec, block, ReferenceCache(None)).models for block in plan(spec)])
+    done = [sweep_block(spec, block, ReferenceCache(None)) for block in plan(spec)]
+    return tuple(pd.concat([getattr(r, what) for r in done], ignore_index=True) for what in ("rows", "models", "noise"))
 
 
 def test_noise_floor_is_drawn_for_noisy_curves_only(noisy_sweep):
@@ -368,3 +371,22 @@ def test_noise_floor_is_drawn_for_noisy_curves_only(noisy_sweep):
     quiet = models.assign(noise_source="rounding")
     labels = [line.get_label() for line in draw_error_figure(cell, models=quiet).axes[0].lines]
     assert not any(lbl.startswith("noise floor") for lbl in labels)
+
+
+def test_noise_experiment_composes_and_noise_is_in_the_fingerprint(compose_cfg):
+    from harness.rundir import spec_fingerprint
+
+    spec = build_spec(compose_cfg("experiment=noise", "model.noise=estimate"))
+    noises = {f.name: f.noise for f in spec.functions}
+    assert noises["exp"] is None and noises["exp_1e-8"] == NoiseSpec("relative", 1e-8, "uniform", 0)
+    assert noises["rational_1e-4"] == NoiseSpec("absolute", 1e-4, "normal", 2)
+    selectors = {s.name: s for s in spec.schemes if s.kind == "selector"}
+    assert {s.rule for s in selectors.values()} >= set(NOISE_RULES)
+    assert selectors["more_wild"].noise == "declared" and selectors["more_wild_estimate"].noise == "estimate"
+    assert spec.model.noise == "estimate"
+    cfg = {"functions": {"f": {"expression": "exp(x)", "points": [1.0], "noise": {"level": 1e-8}}},
+           "schemes": {"central": None}, "grid": {"kind": "list", "values": [1e-3]}}
+    prints = {spec_fingerprint(build_spec(cfg))}
+    for change in ({"level": 1e-7}, {"level": 1e-8, "seed": 1}, {"level": 1e-8, "distribution": "normal"}, None):
+        prints.add(spec_fingerprint(build_spec({**cfg, "functions": {"f": {**cfg["functions"]["f"], "noise": change}}})))
+    assert len(prints) == 5
