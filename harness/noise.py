@@ -213,15 +213,7 @@ def noisy(fn: Callable[..., np.ndarray], noise: NoiseSpec | None) -> Callable[..
     def evaluate(*coords: Any) -> np.ndarray:
         return add_noise(np.asarray(fn(*coords)), list(coords), noise)
 
-    evaluate.noise = noise  # type: ignore[attr-defined]
     return evaluate
-
-
-def describe(noise: NoiseSpec | None) -> str:
-    """Short label, e.g. ``'relative 1e-08 (uniform, seed 0)'`` or ``'none'``."""
-    if noise is None:
-        return "none"
-    return f"{noise.kind} {noise.level:.3g} ({noise.distribution}, seed {noise.seed})"
 
 
 def as_mapping(noise: NoiseSpec | None) -> Mapping[str, Any] | None:
