@@ -3,7 +3,8 @@
 ``harness collect SWEEP_DIR`` reads every job's ``results.parquet``, adds the
 job's name and its overrides as columns, and writes
 ``SWEEP_DIR/collected/`` (``results.parquet``, ``meta.json``,
-``manifest.json``). Jobs that are missing, failed or unreadable are named in
+``manifest.json``; the jobs' ``model.parquet``, ``curves.parquet`` and
+``noise.parquet`` likewise merged). Jobs that are missing, failed or unreadable are named in
 the manifest and the log; the others are collected anyway.
 """
 
@@ -18,7 +19,8 @@ import pandas as pd
 import yaml
 
 from .errors import RunDirError
-from .store import CURVES_FILE, META_FILE, MODEL_FILE, RESULTS_FILE, read_meta, utc_now, write_json, write_parquet
+from .store import (CURVES_FILE, META_FILE, MODEL_FILE, NOISE_FILE, RESULTS_FILE, read_meta, utc_now, write_json,
+                    write_parquet)
 from .table import finalize
 
 log = logging.getLogger(__name__)
@@ -125,7 +127,7 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
                 else " expected multirun.yaml and one folder per job (0/, 1/, ...)")
         raise RunDirError(f"{sweep_dir} is not a multirun sweep folder;{hint}; nothing was written")
     manifest_jobs: list[dict[str, Any]] = []
-    frames, model_frames, curve_frames = [], [], []
+    frames, model_frames, curve_frames, noise_frames = [], [], [], []
     for job in jobs:
         status, table, reason = read_job(job)
         overrides = _overrides(job)
@@ -136,7 +138,7 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
             continue
         extra = {"job": job.name, **_override_columns(overrides)}
         frames.append(table.assign(**extra))
-        for name, frames_of in ((MODEL_FILE, model_frames), (CURVES_FILE, curve_frames)):
+        for name, frames_of in ((MODEL_FILE, model_frames), (CURVES_FILE, curve_frames), (NOISE_FILE, noise_frames)):
             path = job / name
             if path.is_file():
                 try:
@@ -162,6 +164,8 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
     write_parquet(table, out / RESULTS_FILE)
     if model_frames:
         write_parquet(pd.concat(model_frames, ignore_index=True), out / MODEL_FILE)
+    if noise_frames:
+        write_parquet(pd.concat(noise_frames, ignore_index=True), out / NOISE_FILE)
     if curve_frames and len(curve_frames) == len(frames):  # else report analyses the merged table afresh
         write_parquet(pd.concat(curve_frames, ignore_index=True), out / CURVES_FILE)
     write_json(meta, out / META_FILE)

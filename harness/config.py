@@ -17,6 +17,7 @@ import numpy as np
 from . import validate as check
 from .errors import ConfigError
 from .expr import ExpressionError, parse_expression
+from .noise import parse_noise
 from .schemes import Scheme, make_scheme
 from .settings import (DTYPES, FIGURE_FORMATS, GRID_KINDS, STEP_MODES, STEP_SCALES, FunctionSpec, ModelSettings,
                        PlotSettings, ReferenceSettings, SweepDefaults, SweepSpec)
@@ -118,10 +119,10 @@ def parse_function(name: str, spec: Any, key: str | None = None) -> FunctionSpec
     if not name.strip() or not name.isprintable():
         raise ConfigError(key, name, "a non-empty, printable function name (it labels rows and figures)")
     if not isinstance(spec, Mapping):
-        raise ConfigError(key, spec, "a mapping with keys expression, points (and optional dim, description)")
+        raise ConfigError(key, spec, "a mapping with keys expression, points (and optional dim, description, noise)")
     for k in spec:
-        if k not in ("expression", "points", "dim", "description"):
-            raise ConfigError(f"{key}.{k}", spec[k], "keys expression, points, dim, description")
+        if k not in ("expression", "points", "dim", "description", "noise"):
+            raise ConfigError(f"{key}.{k}", spec[k], "keys expression, points, dim, description, noise")
     dim = spec.get("dim")
     if dim is not None:
         dim = check.integer(f"{key}.dim", dim, 1, 1000)
@@ -136,7 +137,8 @@ def parse_function(name: str, spec: Any, key: str | None = None) -> FunctionSpec
     if "points" not in spec:
         raise ConfigError(f"{key}.points", None, "a non-empty list of points")
     points = parse_points(spec["points"], expression.dim, f"{key}.points")
-    return FunctionSpec(name=name, expression=expression, points=points)
+    return FunctionSpec(name=name, expression=expression, points=points,
+                        noise=parse_noise(spec.get("noise"), f"{key}.noise"))
 
 
 def _check_something_runs(functions: tuple[FunctionSpec, ...], schemes: tuple[Scheme, ...],
@@ -252,8 +254,9 @@ def _model_settings(cfg: Mapping[str, Any]) -> ModelSettings:
     if eps_factor <= 0:
         raise ConfigError("model.eps_factor", eps_factor, "a positive number")
     noise = model.get("noise", d.noise)
-    if noise is not None and check.number("model.noise", noise) < 0:
-        raise ConfigError("model.noise", noise, "null or a relative noise level >= 0")
+    if noise is not None and noise != "estimate" and (isinstance(noise, str) or check.number("model.noise", noise) < 0):
+        raise ConfigError("model.noise", noise, "null (declared noise, else rounding), a relative noise level >= 0 "
+                                                "or 'estimate' (ECnoise)")
     return ModelSettings(enabled=check.boolean("model.enabled", model.get("enabled", d.enabled)), eps_factor=eps_factor,
-                         noise=None if noise is None else float(noise),
+                         noise=noise if noise in (None, "estimate") else float(noise),
                          dps=check.integer("model.dps", model.get("dps", d.dps), 20, 1000))

@@ -228,6 +228,9 @@ class BlockContext:
     offsets : set of Fraction
         Union of the stencil offsets the schemes of the block read; all are
         sampled by one call of ``fn`` the first time any is asked for.
+    noise : NoiseSpec, optional
+        The function's declared noise (already part of ``fn``), for schemes
+        that choose their step from the noise level.
     """
 
     fn: Callable[..., np.ndarray]
@@ -236,6 +239,7 @@ class BlockContext:
     step: str = "exact"
     scale: str = "absolute"
     offsets: frozenset[Fraction] = frozenset()
+    noise: Any = None
     _samples: dict[Fraction, np.ndarray] | None = field(default=None, repr=False)
     _h_nominal: np.ndarray | None = field(default=None, repr=False)
     _h_used: np.ndarray | None = field(default=None, repr=False)

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from .curves import analyse_table
 from .fits import SlopeFit
 from .model import ErrorModel, model_from_row
+from .noise_figures import draw_noise_floor
 from .store import FIGURES_DIR, atomic_path
 
 log = logging.getLogger(__name__)
@@ -299,6 +300,7 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
     _draw_guides(ax, truncation_guides, roundoff_guides)
     if zeros:
         ax.plot([], [], linestyle="none", marker=7, markersize=5, color="0.3", label="error exactly 0 (axis floor)")
+    draw_noise_floor(ax, cell, models)
     if drawn == 0:
         status = ", ".join(sorted(set(cell["reference_status"].astype(str)) - {"ok"})) or "no finite errors"
         ax.text(0.5, 0.5, f"no reliable errors to plot\n(reference: {status})", transform=ax.transAxes,

@@ -39,6 +39,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from .derivatives import higher_derivative, taylor_derivatives, value_at
+from .noise_report import curve_noise
 from .settings import DEFAULT_EPS_FACTOR as _DEFAULT_EPS_FACTOR
 from .settings import DTYPES, ModelSettings
 from .stencils import Stencil
@@ -562,6 +563,7 @@ def model_rows(
     step_scale: str,
     settings: ModelSettings,
     point_offset: int = 0,
+    estimated_noise: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The error model (predicted h*, minimal error, constants) of every modelled curve of a block.
 
@@ -582,6 +584,12 @@ def model_rows(
     settings : ModelSettings
     point_offset : int
         Index of ``points[0]`` in the function's point list.
+    estimated_noise : ndarray, shape (n_points,), optional
+        ECnoise's absolute noise level per point, used when ``settings.noise``
+        is ``'estimate'``. Which noise a curve's ``eps_f`` comes from (a
+        function's declared noise, the estimate, ``model.noise`` or rounding)
+        is :func:`harness.noise_report.curve_noise`; it is stored in
+        ``noise_source``.
 
     Returns
     -------
@@ -597,19 +605,25 @@ def model_rows(
         floats = [float(v) for v in points[p]]
         for j in range(function.dim):
             derivs = taylor_derivatives(function.expression.mpmath, floats, j, top, settings.dps)
+            f_value = float(derivs[0])
             if step == "nominal":
                 # A nominal step is rounded where x + o h is formed: f then sees an extra
                 # error of about u |x f'(x)| per sample, on top of the rounding of f itself.
                 # Both scale with eps_f, so the model counts |f| + |x f'| as the magnitude.
                 derivs = [abs(derivs[0]) + abs(floats[j] * derivs[1]), *derivs[1:]]
             h_scale = max(1.0, abs(floats[j])) if step_scale == "relative" else 1.0
+            estimated = float(estimated_noise[p]) if estimated_noise is not None else math.nan
+            source, noise, magnitude = curve_noise(
+                function.noise, settings.noise, f_value, abs(float(derivs[0])),
+                function_noise(DTYPES[dtype_name], eps_factor=settings.eps_factor), estimated)
+            derivs = [magnitude, *derivs[1:]]
             for s in modelled:
-                m = s.model(derivs.__getitem__, DTYPES[dtype_name], eps_factor=settings.eps_factor,
-                            noise=settings.noise)
+                m = s.model(derivs.__getitem__, DTYPES[dtype_name], eps_factor=settings.eps_factor, noise=noise)
                 rows.append({
                     "function": function.name, "point_index": point_offset + p, "component": j, "component2": -1,
                     "derivative_order": s.derivative, "scheme": s.name, "dtype": dtype_name,
                     "step_scale": s.conventions(step, step_scale)[1], **model_fields(m), "h_scale": h_scale,
                     "predicted_h_star": m.h_star / h_scale, "predicted_min_error": m.min_error,
+                    "noise_source": source,
                 })
     return pd.DataFrame(rows)

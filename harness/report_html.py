@@ -39,7 +39,8 @@ REPORT_FILE = "report.html"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: Tables shown after the summary when the run directory has them, in this order; any other extra
 #: ``*.parquet`` of the run directory follows, titled by its file name.
-OPTIONAL_TABLES = (("leaderboard.parquet", "Leaderboard"), ("coverage.parquet", "Coverage"))
+OPTIONAL_TABLES = (("leaderboard.parquet", "Leaderboard"), ("coverage.parquet", "Coverage"),
+                   ("noise.parquet", "Noise estimates (ECnoise)"))
 _NOT_OPTIONAL = {RESULTS_FILE, MODEL_FILE, CURVES_FILE, "summary.parquet"}
 #: At most this many rows per table in the page (the full tables are in the run directory).
 MAX_TABLE_ROWS = 5000

@@ -2,6 +2,7 @@
 
 A run directory holds ``results.parquet`` (the tidy table), ``model.parquet``
 (the predicted models), ``curves.parquet`` (the per-curve analysis),
+``noise.parquet`` (ECnoise per function, point and number type),
 ``meta.json`` (provenance), the summary tables and ``figures/``. While a
 sweep runs, each finished block is stored under ``parts/``; an interrupted
 run keeps those, and a rerun of the *same* sweep (same fingerprint) reuses
@@ -23,9 +24,11 @@ import pandas as pd
 from .analysis import summarize_curves, summary_markdown
 from .curves import analyse_table
 from .errors import RunDirError
+from .noise import as_mapping
 from .report_html import RowDigest, write_report
-from .store import (CURVES_FILE, META_FILE, MODEL_FILE, PARTS_DIR, RESULTS_FILE, atomic_path, package_versions,
-                    read_meta, read_results, read_table, remove_stale_temporaries, write_json, write_parquet)
+from .store import (CURVES_FILE, META_FILE, MODEL_FILE, NOISE_FILE, PARTS_DIR, RESULTS_FILE, atomic_path,
+                    package_versions, read_meta, read_results, read_table, remove_stale_temporaries, write_json,
+                    write_parquet)
 from .sweep import BlockPlan, BlockResult
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,7 @@ log = logging.getLogger(__name__)
 def spec_fingerprint(spec: Any) -> str:
     """SHA-256 of everything that determines the stored tables of a sweep.
 
-    Functions, points, schemes, grid, number types, step conventions,
+    Functions (with their declared noise), points, schemes, grid, number types, step conventions,
     reference and model settings, the experiment name and the package
     version; not the plot settings (figures are always redrawn from the
     tables), the reference cache folder nor the memory budget (chunking
@@ -42,7 +45,7 @@ def spec_fingerprint(spec: Any) -> str:
     """
     payload = {
         "functions": [(f.name, f.expression.text, [[float(v).hex() for v in row] for row in f.points])
-                      for f in spec.functions],
+                      + ((as_mapping(f.noise),) if f.noise is not None else ()) for f in spec.functions],
         "schemes": [repr(s) for s in spec.schemes],
         "hs": [float(h).hex() for h in spec.hs],
         "dtypes": list(spec.dtypes),
@@ -124,14 +127,15 @@ class RunDir:
     def read_part(self, block: BlockPlan) -> BlockResult | None:
         """A finished block, or None if absent or unreadable (then it is recomputed)."""
         rows = self._part(block)
-        others = {w: self._part(block, f".{w}") for w in ("model", "curves")}
+        others = {w: self._part(block, f".{w}") for w in ("model", "curves", "noise")}
         if not rows.is_file() or not all(p.is_file() for p in others.values()):
             return None
         fp_path = rows.with_suffix(".fp.json")
         try:
             counts = json.loads(fp_path.read_text()) if fp_path.is_file() else {}
+            noise = pd.read_parquet(others["noise"])
             return BlockResult(pd.read_parquet(rows), pd.read_parquet(others["model"]),
-                               pd.read_parquet(others["curves"]), counts)
+                               pd.read_parquet(others["curves"]), counts, noise if len(noise.columns) else None)
         except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) on a damaged file
             log.warning("recomputing %s: unreadable part (%s)", rows.name, exc)
             return None
@@ -140,16 +144,19 @@ class RunDir:
         """Store a finished block; it counts as done once its rows exist, so they go last."""
         write_parquet(result.models, self._part(block, ".model"))
         write_parquet(result.curves, self._part(block, ".curves"))
+        write_parquet(result.noise if result.noise is not None else pd.DataFrame(), self._part(block, ".noise"))
         write_json(result.fp_counts, self._part(block).with_suffix(".fp.json"))
         write_parquet(result.rows, self._part(block))
 
     # -- finish -------------------------------------------------------------------
-    def finish(self, table: pd.DataFrame, models: pd.DataFrame, curves: pd.DataFrame, meta: Mapping[str, Any]
-               ) -> None:
+    def finish(self, table: pd.DataFrame, models: pd.DataFrame, curves: pd.DataFrame, meta: Mapping[str, Any],
+               noise: pd.DataFrame | None = None) -> None:
         """Write the final tables and metadata, then drop the parts."""
         write_parquet(table, self.path / RESULTS_FILE)
         write_parquet(models, self.path / MODEL_FILE)
         write_parquet(curves, self.path / CURVES_FILE)
+        if noise is not None:
+            write_parquet(noise, self.path / NOISE_FILE)
         write_json(dict(meta), self.path / META_FILE)
         shutil.rmtree(self.parts, ignore_errors=True)
 

@@ -64,7 +64,7 @@ class ModelSettings:
 
     enabled: bool = True
     eps_factor: float = DEFAULT_EPS_FACTOR
-    noise: Optional[float] = None
+    noise: Any = None  # None (declared noise, else rounding), a relative level, or 'estimate' (ECnoise)
     dps: int = 30
 
 
@@ -113,11 +113,14 @@ class FunctionSpec:
     name : str
     expression : Expression
     points : ndarray, shape (n_points, dim), float64
+    noise : NoiseSpec or None
+        Declared noise of the evaluated function (:mod:`harness.noise`).
     """
 
     name: str
     expression: Any
     points: np.ndarray
+    noise: Any = None
 
     @property
     def dim(self) -> int:
@@ -159,7 +162,7 @@ class _ReferenceNode:
 class _ModelNode:
     enabled: bool = ModelSettings.enabled
     eps_factor: float = ModelSettings.eps_factor
-    noise: Optional[float] = ModelSettings.noise
+    noise: Any = ModelSettings.noise
     dps: int = ModelSettings.dps
 
 

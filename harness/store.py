@@ -30,6 +30,7 @@ from .errors import ResultsError
 RESULTS_FILE = "results.parquet"
 MODEL_FILE = "model.parquet"
 CURVES_FILE = "curves.parquet"
+NOISE_FILE = "noise.parquet"
 META_FILE = "meta.json"
 PARTS_DIR = "parts"
 FIGURES_DIR = "figures"

@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterator, NamedTuple, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .curves import analyse_table
 from .evaluate import BlockContext, FloatingPointCounter
-from .model import model_rows
+from .model import function_noise, model_rows
+from .noise import noise_columns, noisy
+from .noise_report import noise_rows
 from .refcache import ReferenceCache, multi_index, reference_table
 from .settings import DTYPES, FunctionSpec, SweepSpec
 from .table import finalize, scheme_rows
@@ -54,6 +56,7 @@ class BlockResult(NamedTuple):
     models: pd.DataFrame
     curves: pd.DataFrame
     fp_counts: dict[str, int]
+    noise: Optional[pd.DataFrame] = None  # ECnoise per point (first step scale of a block only)
 
 
 def applicable(spec: SweepSpec, function: FunctionSpec, dtype: str, step_scale: str) -> tuple:
@@ -108,10 +111,12 @@ def sweep_block(spec: SweepSpec, block: BlockPlan, cache: ReferenceCache) -> Blo
     points = function.points[block.start:block.stop].astype(dtype)
     schemes = block.schemes
     counter = FloatingPointCounter()
-    ctx = BlockContext(function.expression.numpy, points, spec.hs, spec.step, block.step_scale,
-                       frozenset().union(*(s.offsets() for s in schemes)))
+    fn = noisy(function.expression.numpy, function.noise)
+    ctx = BlockContext(fn, points, spec.hs, spec.step, block.step_scale,
+                       frozenset().union(*(s.offsets() for s in schemes)), noise=function.noise)
     with np.errstate(all="call", call=counter):
         results = [s.evaluate(ctx) for s in schemes]
+    noise_kind, noise_level = noise_columns(function.noise)
     frames = []
     for s, est in zip(schemes, results):
         step, scale = s.conventions(spec.step, block.step_scale)
@@ -120,14 +125,22 @@ def sweep_block(spec: SweepSpec, block: BlockPlan, cache: ReferenceCache) -> Blo
             experiment=spec.name, function=function.name, expression=function.expression.text, points=points,
             dtype=block.dtype, step=step, step_scale=scale, hs=spec.hs, estimates=est,
             reference=reference_table(function, points, orders, spec.reference, cache), point_offset=block.start,
+            noise_kind=noise_kind, noise_level=noise_level,
         ))
     table = finalize(frames)
     kinds = {s.kind: s.has_optimum for s in schemes}
     regimes, curves = analyse_table(table, kinds.__getitem__)
     table["regime"] = regimes
+    # ECnoise per point; the noise of f does not depend on the step scale, so it is kept for the first one.
+    first = block.step_scale == spec.step_scales[0]
+    noise = None
+    if first or spec.model.noise == "estimate":
+        noise = noise_rows(function, fn, points, block.dtype,
+                           function_noise(DTYPES[block.dtype], eps_factor=spec.model.eps_factor), block.start)
+    estimated = noise["estimated_noise"].to_numpy() if spec.model.noise == "estimate" else None
     models = model_rows(function, points, schemes, block.dtype, spec.step, block.step_scale, spec.model,
-                        block.start)
-    return BlockResult(table, models, curves, dict(counter.counts))
+                        block.start, estimated)
+    return BlockResult(table, models, curves, dict(counter.counts), noise if first else None)
 
 
 def run_blocks(spec: SweepSpec, blocks: Sequence[BlockPlan], cache: ReferenceCache,

@@ -47,11 +47,13 @@ COLUMNS: dict[str, str] = {
     "status": "ok | unreliable_reference | step_underflow | nonfinite",
     "regime": "truncation | round-off | transition | floor | invalid, from the curve's own data; adaptive for "
               "selector/adaptive rows",
+    "noise_kind": "noise the function declares: relative, absolute or none",
+    "noise_level": "declared noise level (standard deviation, relative to |f| for relative noise); 0 for none",
 }
 
 ROW_STATUSES = ("ok", "unreliable_reference", "step_underflow", "nonfinite")
 CATEGORICAL = ("experiment", "function", "expression", "point", "scheme", "scheme_kind", "dtype", "step",
-               "step_scale", "reference_status", "status", "regime")
+               "step_scale", "reference_status", "status", "regime", "noise_kind")
 #: Columns that identify one curve (error against h).
 CELL = ["function", "point_index", "component", "component2", "derivative_order", "scheme", "dtype", "step_scale"]
 
@@ -92,6 +94,8 @@ def scheme_rows(
     reference: Mapping[str, np.ndarray],
     step_scale: str = "absolute",
     point_offset: int = 0,
+    noise_kind: str = "none",
+    noise_level: float = 0.0,
 ) -> pd.DataFrame:
     """Rows of one scheme on one function and number type.
 
@@ -108,6 +112,8 @@ def scheme_rows(
         ``digits``, ``status`` (strings), matching ``estimates.partials``.
     point_offset : int
         Index of ``points[0]`` in the function's point list (chunked sweeps).
+    noise_kind, noise_level
+        The function's declared noise (:func:`harness.noise.noise_columns`).
 
     Returns
     -------
@@ -187,6 +193,8 @@ def scheme_rows(
                         else np.full(n_rows, scheme.n_evals, dtype=np.int64)),
             "status": pd.Categorical.from_codes(status, categories=list(ROW_STATUSES)),
             "regime": constant(""),  # labelled per curve once the block is complete
+            "noise_kind": constant(noise_kind),
+            "noise_level": np.full(n_rows, noise_level, dtype=np.float64),
         },
         copy=False,  # one block per column: finalize() can release them one by one
     )

@@ -259,7 +259,7 @@ def test_optional_tables_and_row_cap(bad_run, tmp_path, monkeypatch):
     summary = pd.read_parquet(run / "summary.parquet")
     page = parse(write_report(run, summary, RowDigest.of_run(run), figures=False))
     titles = [s.find("h2")[0].text() for s in page.iter("section") if s.attrs.get("id", "").startswith("extra-")]
-    assert titles == ["Leaderboard", "Other table"]
+    assert titles == ["Leaderboard", "Noise estimates (ECnoise)", "Other table"]
     head, rows = table_rows(page.by_id("extra-1").find("table")[0])
     assert head == ["scheme", "score"] and [r[1].attrs["data-v"] for r in rows] == ["0.5", "1.25"]
     assert len(table_rows(page.by_id("summary-table"))[1]) == 2

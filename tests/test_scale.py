@@ -40,7 +40,9 @@ def test_parallel_launchers_and_collect(tmp_path, launcher, jobs):
     sweep = tmp_path / "sweep"
     nums = ",".join(str(n) for n in (9, 5, 3)[:jobs])
     extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=10"]
-    cli("-m", *SMALL, f"grid.num={nums}", f"hydra/launcher={launcher}", *extra, f"hydra.sweep.dir={sweep}",
+    # The joblib jobs also carry a noisy function: its noise columns and noise.parquet survive collect.
+    noise = ["+functions.cubic.noise.level=1e-6"] if launcher == "joblib" else []
+    cli("-m", *SMALL, f"grid.num={nums}", f"hydra/launcher={launcher}", *extra, *noise, f"hydra.sweep.dir={sweep}",
         cwd=tmp_path)
     assert len(list(sweep.glob("[0-9]*/results.parquet"))) == jobs
     table, manifest = collect(sweep)
@@ -51,8 +53,18 @@ def test_parallel_launchers_and_collect(tmp_path, launcher, jobs):
     models = pd.read_parquet(sweep / "collected" / "model.parquet")
     summary = harness.summarize(table, models)
     assert len(summary) == table.groupby(["function", "point_index", "component", "job"], observed=True).ngroups
+    noise_table = pd.read_parquet(sweep / "collected" / "noise.parquet")
+    assert len(noise_table) == jobs * 12 and set(noise_table["job"]) == {str(j) for j in range(jobs)}
+    if noise:
+        assert set(zip(table["function"].astype(str), table["noise_kind"].astype(str), table["noise_level"])) == {
+            ("cubic", "relative", 1e-6), ("cubic_sum", "none", 0.0)}
+        cubic = noise_table[noise_table["function"] == "cubic"]
+        assert (cubic["true_noise"] == 1e-6 * cubic["f_value"].abs()).all()
     # Each job equals the same sweep run alone in this process (no state leaked between jobs in a worker).
-    alone = harness.run({**_lecture_dict(), "grid": {"kind": "logspace", "start": -16, "stop": 0, "num": 3}})
+    lecture = _lecture_dict()
+    if noise:
+        lecture["functions"]["cubic"]["noise"] = {"level": 1e-6}
+    alone = harness.run({**lecture, "grid": {"kind": "logspace", "start": -16, "stop": 0, "num": 3}})
     got = table[table["override.grid.num"] == "3"] if "3" in nums.split(",") else None
     if got is not None:
         np.testing.assert_array_equal(np.sort(got["estimate"].to_numpy()), np.sort(alone["estimate"].to_numpy()))

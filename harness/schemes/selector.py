@@ -1,7 +1,9 @@
 """Step selectors as schemes: a rule chooses h per point, a first-derivative stencil is scored there.
 
-The rules themselves (eps rules, Stepleman-Winarsky, GMSW) live in
-:mod:`harness.selectors`; this module makes them a scheme kind.
+The rules themselves live in :mod:`harness.selectors` (eps rules,
+Stepleman-Winarsky, GMSW) and :mod:`harness.noise_selectors` (Moré-Wild,
+Dumontet-Vignes, Shi-Xie-Xuan-Nocedal: they take a ``noise`` option); this
+module makes them a scheme kind.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import numpy as np
 from .. import validate as check
 from ..errors import ConfigError
 from ..evaluate import BlockContext, SchemeEstimates, stencil_estimate
+from ..noise_selectors import NOISE_RULES, NOISE_SOURCES, choose_noisy_steps
 from ..selectors import SELECTOR_RULES, choose_steps_and_estimate
 from .base import Scheme
 from .stencil import BUILTIN_SCHEMES, FIRST_DERIVATIVE_STENCILS, StencilScheme
 
-_SELECTOR_KEYS = ("kind", "rule", "base")
+_SELECTOR_KEYS = ("kind", "rule", "base", "noise")
+#: Every rule: the classic ones and the noise-aware ones (which take ``noise``).
+RULES: dict[str, dict[str, Any]] = {**SELECTOR_RULES, **NOISE_RULES}
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,9 @@ class SelectorScheme(Scheme):
         A key of :data:`harness.selectors.SELECTOR_RULES`.
     base : StencilScheme
         The stencil evaluated at the chosen step.
+    noise : str or float or None
+        Noise-aware rules only: ``'declared'`` (the function's declared noise
+        and rounding), ``'estimate'`` (ECnoise) or a relative noise level.
 
     Examples
     --------
@@ -44,6 +52,7 @@ class SelectorScheme(Scheme):
     name: str
     rule: str
     base: StencilScheme
+    noise: Any = None
     kind: ClassVar[str] = "selector"
     adaptive: ClassVar[bool] = True
     own_steps: ClassVar[bool] = True
@@ -63,23 +72,34 @@ class SelectorScheme(Scheme):
 
     @classmethod
     def from_config(cls, name: str, spec: Mapping[str, Any], key: str) -> "SelectorScheme":
-        """``{kind: selector, rule: <rule>, base: <built-in first-derivative stencil>}``.
+        """``{kind: selector, rule: <rule>, base: <built-in first-derivative stencil>[, noise: ...]}``.
 
-        ``base`` defaults to the rule's ``SELECTOR_RULES[rule]['base']``.
+        ``base`` defaults to the rule's ``RULES[rule]['base']``; ``noise``
+        (noise-aware rules only) to ``'declared'``.
         """
         check.only_keys(key, spec, _SELECTOR_KEYS, "kind selector")
         check.one_of(f"{key}.kind", spec.get("kind", cls.kind), (cls.kind,))
-        rule = check.one_of(f"{key}.rule", spec.get("rule"), SELECTOR_RULES)
-        base_name = spec.get("base", SELECTOR_RULES[rule]["base"])
-        if not isinstance(base_name, str) or base_name not in FIRST_DERIVATIVE_STENCILS:
-            raise ConfigError(f"{key}.base", base_name, FIRST_DERIVATIVE_STENCILS,
-                              "a built-in first-derivative stencil")
+        rule = check.one_of(f"{key}.rule", spec.get("rule"), RULES)
+        base_name = spec.get("base", RULES[rule]["base"])
+        bases = RULES[rule].get("bases", FIRST_DERIVATIVE_STENCILS)
+        if not isinstance(base_name, str) or base_name not in bases:
+            raise ConfigError(f"{key}.base", base_name, bases, f"a built-in first-derivative stencil {rule} supports")
         base = StencilScheme.from_config(base_name, BUILTIN_SCHEMES[base_name], f"{key}.base")
-        return cls(name=name, rule=rule, base=base)
+        noise = None
+        if rule in NOISE_RULES:
+            noise = spec.get("noise", "declared")
+            if noise not in NOISE_SOURCES:
+                if isinstance(noise, str) or check.number(f"{key}.noise", noise) < 0:
+                    raise ConfigError(f"{key}.noise", noise, "declared, estimate or a relative noise level >= 0")
+                noise = float(noise)
+        elif "noise" in spec:
+            raise ConfigError(f"{key}.noise", spec["noise"], f"no noise option for rule {rule} (only for "
+                              f"{', '.join(NOISE_RULES)})")
+        return cls(name=name, rule=rule, base=base, noise=noise)
 
     def conventions(self, step: str, scale: str) -> tuple[str, str]:
         # The chosen h is applied with the sweep's step convention; its scale is the rule's own.
-        return step, SELECTOR_RULES[self.rule]["step_scale"]
+        return step, RULES[self.rule]["step_scale"]
 
     def evaluate(self, ctx: BlockContext) -> SchemeEstimates:
         """Choose h per point and coordinate, then score the base stencil there.
@@ -90,7 +110,11 @@ class SelectorScheme(Scheme):
         ``[nan]``.
         """
         points = ctx.points
-        h, evals, error = choose_steps_and_estimate(self.rule, ctx.fn, points, base=self.base.stencil)
+        if self.rule in NOISE_RULES:
+            h, evals, error = choose_noisy_steps(self.rule, ctx.fn, points, base=self.base.stencil, noise=self.noise,
+                                                 declared=ctx.noise)
+        else:
+            h, evals, error = choose_steps_and_estimate(self.rule, ctx.fn, points, base=self.base.stencil)
         scored = BlockContext(ctx.fn, points, h[None], ctx.step, "absolute", self.base.offsets())
         shape = (1,) + points.shape
         return SchemeEstimates(
