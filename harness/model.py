@@ -39,6 +39,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from .derivatives import higher_derivative, taylor_derivatives, value_at
+from .number_types import finfo
 from .settings import DEFAULT_EPS_FACTOR as _DEFAULT_EPS_FACTOR
 from .settings import DTYPES, ModelSettings
 from .stencils import Stencil
@@ -121,8 +122,10 @@ def unit_roundoff(dtype: npt.DTypeLike) -> float:
     True
     >>> unit_roundoff("float32") == 2.0**-24
     True
+    >>> unit_roundoff("bfloat16") == 2.0**-8, unit_roundoff("float8_e4m3fn") == 2.0**-4
+    (True, True)
     """
-    return float(np.finfo(np.dtype(dtype)).eps) / 2
+    return float(finfo(dtype).eps) / 2
 
 
 def function_noise(

@@ -23,6 +23,7 @@ import pandas as pd
 from .analysis import summarize_curves, summary_markdown
 from .curves import analyse_table
 from .errors import RunDirError
+from .format_summary import grid_bounds, write_format_summary
 from .store import (CURVES_FILE, META_FILE, MODEL_FILE, PARTS_DIR, RESULTS_FILE, atomic_path, package_versions,
                     read_meta, read_results, read_table, remove_stale_temporaries, write_json, write_parquet)
 from .sweep import BlockPlan, BlockResult
@@ -173,9 +174,16 @@ def write_derived(table: pd.DataFrame, out: Path, plot: Mapping[str, Any], model
     write_parquet(summary, out / "summary.parquet")
     with atomic_path(out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")
+    title = str(read_meta(out).get("experiment", out.name))
     with atomic_path(out / "summary.md") as tmp:
-        tmp.write_text(summary_markdown(summary, title=str(read_meta(out).get("experiment", out.name))))
+        tmp.write_text(summary_markdown(summary, title=title))
+    by_type = write_format_summary(summary, out, grid=grid_bounds(table), title=title)  # two or more types
     if not plot.get("enabled", True):
         return []
-    return write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"], dpi=plot["dpi"],
-                         models=models, summary=summary)
+    written = write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"], dpi=plot["dpi"],
+                            models=models, summary=summary)
+    if len(by_type):
+        from .format_figure import write_format_figure
+
+        written += write_format_figure(by_type, out, formats=plot["formats"], dpi=plot["dpi"])
+    return written
