@@ -47,9 +47,9 @@ def draw_format_figure(table: pd.DataFrame, *, dpi: int = 120) -> Figure:
         (the legend of the left panel); x is ``unit_roundoff``, y the table's
         medians, in order of increasing u. Types without a finite value leave a gap.
     """
-    fig = Figure(figsize=(10.0, 4.6), dpi=dpi)
+    fig = Figure(figsize=(10.0, 5.0), dpi=dpi)
     FigureCanvasAgg(fig)
-    axes = [fig.add_axes((0.07 + 0.47 * i, 0.13, 0.38, 0.66)) for i in range(2)]
+    axes = [fig.add_axes((0.07 + 0.47 * i, 0.11, 0.38, 0.62)) for i in range(2)]
     schemes = list(dict.fromkeys(table["scheme"].astype(str)))
     types = table.drop_duplicates("dtype").sort_values("unit_roundoff")
     for ax, (observed, predicted, ylabel) in zip(axes, PANELS):
@@ -65,15 +65,23 @@ def draw_format_figure(table: pd.DataFrame, *, dpi: int = 120) -> Figure:
                     markeredgecolor="black", markeredgewidth=0.5, label=f"{scheme} observed")
             ax.plot(u, g[predicted].to_numpy(dtype=float), "--", color=color, marker=marker, markersize=8,
                     fillstyle="none", markeredgewidth=1.2, label=f"{scheme} predicted")
-        top = ax.secondary_xaxis("top", functions=(lambda x: x, lambda x: x))
-        top.set_xscale("log")
-        top.set_xticks(types["unit_roundoff"].to_numpy(dtype=float), types["dtype"].astype(str).tolist(),
-                       rotation=55, ha="left", fontsize=7)
-        top.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        lo, hi = float(types["unit_roundoff"].min()), float(types["unit_roundoff"].max())
-        ax.set_xlim(lo / 4, hi * 4)
+        _type_labels(ax, types["unit_roundoff"].to_numpy(dtype=float), types["dtype"].astype(str).tolist())
     axes[0].legend(loc="upper left", frameon=False, fontsize=6.5, ncol=1 if len(schemes) < 4 else 2)
     return fig
+
+
+def _type_labels(ax: object, u: np.ndarray, names: list[str]) -> None:
+    """Name each number type above the axes at its unit round-off; close neighbours are staggered."""
+    ax.set_xlim(u.min() / 4, u.max() * 4)
+    top = ax.secondary_xaxis("top", functions=(lambda x: x, lambda x: x))
+    top.set_xscale("log")
+    top.set_xticks(u, [""] * len(u))
+    top.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    raised = False
+    for i, (x, name) in enumerate(zip(u, names)):
+        raised = i > 0 and np.log10(x / u[i - 1]) < 1.0 and not raised  # e.g. float16, bfloat16: 8x apart
+        ax.annotate(name, xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 4 + 34 * raised),
+                    textcoords="offset points", rotation=55, ha="left", va="bottom", fontsize=7)
 
 
 def write_format_figure(table: pd.DataFrame, out_dir: str | Path, *, formats: Sequence[str] = ("svg", "png"),
