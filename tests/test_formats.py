@@ -127,7 +127,8 @@ def test_format_figure_draws_the_table_and_is_written(tmp_path):
     table = pd.DataFrame({
         "dtype": ["float8_e5m2", "bfloat16", "float64"] * 2, "scheme": ["forward"] * 3 + ["central"] * 3,
         "unit_roundoff": [2.0**-3, 2.0**-8, 2.0**-53] * 2,
-        "observed_h_star": [0.3, 0.05, 1e-8, 0.5, 0.1, 4e-6], "predicted_h_star": [0.4, 0.07, 1.2e-8, 0.5, np.nan, 5e-6],
+        "observed_h_star": [0.3, 0.05, 1e-8, 0.5, 0.1, 4e-6],
+        "predicted_h_star": [0.4, 0.07, 1.2e-8, 0.5, np.nan, 5e-6],
         "observed_min_rel_error": [0.3, 0.05, 1e-8, 0.1, 0.01, 1e-11],
         "predicted_min_rel_error": [0.4, 0.07, 2e-8, 0.1, 0.02, 2e-11],
     })
