@@ -50,7 +50,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .model import model_from_row, unit_roundoff
+from .model import unit_roundoff
 from .number_types import types_by_precision
 from .settings import DTYPES
 from .store import atomic_path
@@ -94,14 +94,20 @@ def leading_term_window(model: object) -> tuple[float, float]:
     >>> tuple(round(v, 6) for v in leading_term_window(m))    # forward difference of exp at 0 in a coarse type
     (0.2, 3.0)
     """
-    p, q, r = model.accuracy, model.roundoff_power, model.next_power
-    c_t, c_r, c_n = model.c_trunc, model.c_round, model.c_next
-    if not (math.isfinite(c_t) and c_t > 0 and math.isfinite(c_r) and c_r >= 0):
-        return math.nan, math.nan
-    h_cross = (c_r / c_t) ** (1.0 / (p + q))
-    if r < 1 or not math.isfinite(c_n):
-        return h_cross, math.nan
-    return h_cross, (math.inf if c_n == 0 else (c_t / c_n) ** (1.0 / r))
+    h_cross, h_next = _window(model.accuracy, model.roundoff_power, model.next_power, model.c_trunc,
+                              model.c_round, model.c_next)
+    return float(h_cross), float(h_next)
+
+
+def _window(p, q, r, c_t, c_r, c_n):
+    """:func:`leading_term_window` on numbers or arrays of them."""
+    p, q, r, c_t, c_r, c_n = (np.asarray(v, dtype=float) for v in (p, q, r, c_t, c_r, c_n))
+    with np.errstate(all="ignore"):
+        valid = np.isfinite(c_t) & (c_t > 0) & np.isfinite(c_r) & (c_r >= 0)
+        h_cross = np.where(valid, (c_r / c_t) ** (1.0 / (p + q)), np.nan)
+        known = valid & (r >= 1) & np.isfinite(c_n)
+        h_next = np.where(known, np.where(c_n == 0, np.inf, (c_t / c_n) ** (1.0 / np.maximum(r, 1))), np.nan)
+    return h_cross, h_next
 
 
 def _point_finite(label: str) -> bool:
@@ -111,22 +117,24 @@ def _point_finite(label: str) -> bool:
         return False
 
 
-def _note(row: pd.Series, h_min: float, h_max: float) -> str:
-    if not _point_finite(row["point"]):
-        return "point_not_finite"
-    if row.get("model_status") != "ok":
-        return f"model_{row.get('model_status', 'missing')}"
-    if not (np.isfinite(row["observed_h_star"]) and np.isfinite(row["observed_min_error"])):
-        return "no_error"
-    if row["h_cross"] >= row["h_next"]:  # False for NaN: an unknown next term refuses no window
-        return "no_asymptotic_window"
-    # A threshold curve (the complex step) is meant to reach the type's resolution; an optimum is not.
-    resolved = row.get("optimum_kind") == "minimum" and row["observed_min_rel_error"] <= row["unit_roundoff"]
-    if row["observed_min_error"] == 0 or resolved:
-        return "exact_estimates"
-    if row["observed_h_star"] <= h_min * (1 + 1e-9) or row["observed_h_star"] >= h_max * (1 - 1e-9):
-        return "optimum_at_grid_end"
-    return "ok"
+def _notes(rows: pd.DataFrame, h_min: float, h_max: float) -> np.ndarray:
+    """The ``model_note`` of every row (see the module docstring), the first that applies."""
+    finite_point = rows["point"].astype(str).map({p: _point_finite(p) for p in rows["point"].astype(str).unique()})
+    status = rows["model_status"].astype(str).to_numpy()
+    observed_h = rows["observed_h_star"].to_numpy(dtype=float)
+    min_error = rows["observed_min_error"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        no_window = rows["h_cross"].to_numpy(dtype=float) >= rows["h_next"].to_numpy(dtype=float)  # NaN: False
+        # A threshold curve (the complex step) is meant to reach the type's resolution; an optimum is not.
+        resolved = ((rows["optimum_kind"].astype(str) == "minimum").to_numpy()
+                    & (rows["observed_min_rel_error"].to_numpy(dtype=float) <= rows["unit_roundoff"].to_numpy()))
+        at_end = (observed_h <= h_min * (1 + 1e-9)) | (observed_h >= h_max * (1 - 1e-9))
+    conditions = [~finite_point.to_numpy(dtype=bool), status != "ok",
+                  ~(np.isfinite(observed_h) & np.isfinite(min_error)), no_window, (min_error == 0) | resolved,
+                  at_end]
+    choices = ["point_not_finite", np.char.add("model_", status.astype(str)), "no_error", "no_asymptotic_window",
+               "exact_estimates", "optimum_at_grid_end"]
+    return np.select(conditions, choices, default="ok").astype(object)
 
 
 def format_curves(summary: pd.DataFrame, grid: tuple[float, float] | None = None) -> pd.DataFrame:
@@ -153,18 +161,18 @@ def format_curves(summary: pd.DataFrame, grid: tuple[float, float] | None = None
     rows = summary[summary["model_kind"].notna() & summary["dtype"].astype(str).isin(DTYPES)].copy()
     if rows.empty:
         return pd.DataFrame(columns=_CURVE_COLUMNS)
-    windows = [leading_term_window(model_from_row(r)) for _, r in rows.iterrows()]
+    constants = ("accuracy_order", "roundoff_power", "next_power", "c_trunc", "c_round", "c_next")
+    h_cross, h_next = _window(*(rows[c].to_numpy(dtype=float) for c in constants))
     h_scale = rows["h_scale"].to_numpy(dtype=float) if "h_scale" in rows.columns else 1.0
-    rows["h_cross"] = np.array([w[0] for w in windows]) / h_scale
-    rows["h_next"] = np.array([w[1] for w in windows]) / h_scale
+    rows["h_cross"], rows["h_next"] = h_cross / h_scale, h_next / h_scale
     if grid is None:
         grid = (float(rows["observed_h_star"].min()), float(rows["observed_h_star"].max()))
-    rows["unit_roundoff"] = [unit_roundoff(DTYPES[str(d)]) for d in rows["dtype"]]
+    rows["unit_roundoff"] = rows["dtype"].astype(str).map({d: unit_roundoff(DTYPES[d]) for d in DTYPES}).to_numpy()
     ref = np.abs(rows["reference"].to_numpy(dtype=float))
     with np.errstate(divide="ignore", invalid="ignore"):
         rows["observed_min_rel_error"] = rows["observed_min_error"].to_numpy(dtype=float) / ref
         rows["predicted_min_rel_error"] = rows["predicted_min_error"].to_numpy(dtype=float) / ref
-    rows["model_note"] = [_note(r, *grid) for _, r in rows.iterrows()]
+    rows["model_note"] = _notes(rows, *grid)
     ok = rows["model_note"] == "ok"
     rows.loc[~ok, ["h_star_ratio", "min_error_ratio"]] = np.nan
     cols = _CURVE_COLUMNS + (["job"] if "job" in rows.columns else [])
@@ -246,6 +254,8 @@ def write_format_summary(summary: pd.DataFrame, out: Path, *, grid: tuple[float,
         figure (:func:`harness.format_figure.write_format_figure`); empty when
         nothing was written (one number type, or no model).
     """
+    if "dtype" not in summary.columns or summary["dtype"].nunique() < 2:
+        return pd.DataFrame()
     curves = format_curves(summary, grid)
     if curves.empty or curves["dtype"].nunique() < 2:
         return pd.DataFrame()
