@@ -21,12 +21,11 @@ from harness.config import build_spec
 from harness.errors import ConfigError
 from harness.evaluate import as_dtype_scalar, complex_dtype
 from harness.expr import FUNCTIONS, parse_expression
-from harness.model import function_noise, unit_roundoff
+from harness.model import function_noise, stencil_model, unit_roundoff
 from harness.number_types import finfo, integer_power, is_ml_float, round_rational
 from harness.schemes import make_scheme
 from harness.settings import DTYPES
 from harness.stencils import standard_stencil
-from harness.model import stencil_model
 
 ML = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
 BITS = {"bfloat16": 8, "float8_e4m3fn": 4, "float8_e5m2": 3}  # significant bits p: u = 2^-p
