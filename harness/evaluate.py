@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from .number_types import is_ml_float, round_rational
 from .settings import STEP_MODES, STEP_SCALES
 from .stencils import Stencil
 
@@ -100,16 +101,22 @@ class FloatingPointCounter:
 
 
 def complex_dtype(dtype: np.dtype) -> np.dtype | None:
-    """Complex type matching a real type, or None (float16 has none)."""
+    """Complex type matching a real type, or None (float16 and the ``ml_dtypes`` types have none)."""
     dtype = np.dtype(dtype)
-    if dtype == np.float16:
+    if dtype == np.float16 or is_ml_float(dtype):
         return None
     return np.result_type(dtype, np.complex64)
 
 
 def as_dtype_scalar(value: Fraction | float, dtype: np.dtype) -> np.generic:
-    """Round an exact rational (or float) to the working number type."""
+    """Round an exact rational (or float) to the working number type.
+
+    ``ml_dtypes`` types round the exact value once (:func:`harness.number_types.round_rational`):
+    their numerator or denominator alone may not be representable (9 in float8_e5m2).
+    """
     dtype = np.dtype(dtype)
+    if is_ml_float(dtype):
+        return round_rational(value, dtype)
     if isinstance(value, Fraction):
         return dtype.type(value.numerator) / dtype.type(value.denominator)
     return dtype.type(value)

@@ -15,7 +15,10 @@ Two callables are built from the same tree:
   with literals and ``pi``/``e`` rounded from their decimal text straight to
   that dtype (so ``longdouble`` gets full-precision constants). Complex input
   gets the analytic continuation (``abs(z)`` is ``-z if Re z < 0 else z``), as
-  complex-step differentiation needs.
+  complex-step differentiation needs. The ``ml_dtypes`` types (bfloat16,
+  float8_e4m3fn, float8_e5m2) are kept too: each operation is computed in
+  float32 and rounded to the type, and integer powers take their exponent
+  exactly (see :mod:`harness.number_types`).
 * ``mpmath``: literals rounded from their decimal text at the precision in
   force at call time; ``math`` is never used.
 """
@@ -31,6 +34,8 @@ from typing import Any, Callable
 
 import mpmath
 import numpy as np
+
+from .number_types import integer_power, is_ml_float, real_dtype, round_rational
 
 __all__ = ["ALIASES", "FUNCTIONS", "Expression", "ExpressionError", "parse_expression"]
 
@@ -115,7 +120,8 @@ class Expression:
         """Evaluate on ``dim`` array-likes, broadcast together.
 
         Floating and complex input keeps its dtype (float16 ... longdouble,
-        complex64 ... clongdouble); integer or bool input is computed in
+        complex64 ... clongdouble, and the ``ml_dtypes`` types bfloat16,
+        float8_e4m3fn, float8_e5m2); integer or bool input is computed in
         float64. Domain problems give nan/inf under the caller's
         ``np.errstate`` (nothing is silenced here, so callers can count them).
 
@@ -130,10 +136,10 @@ class Expression:
         dtype = np.result_type(*arrays) if arrays else np.dtype(np.float64)
         if dtype.kind in "biu":
             dtype = np.dtype(np.float64)
-        elif dtype.kind not in "fc":
+        elif dtype.kind not in "fc" and not is_ml_float(dtype):
             raise TypeError(f"function '{self.name}' needs numeric input, got dtype {dtype}")
         arrays = [a.astype(dtype, copy=False) for a in arrays]
-        out = np.asarray(self._np(tuple(arrays), np.finfo(dtype).dtype), dtype=dtype)
+        out = np.asarray(self._np(tuple(arrays), real_dtype(dtype)), dtype=dtype)
         shape = np.broadcast_shapes(*(a.shape for a in arrays))
         return out if out.shape == shape else np.broadcast_to(out, shape).copy()
 
@@ -166,7 +172,8 @@ def _np_constant(text: str) -> NumpyFn:
         v = cache.get(r)
         if v is None:
             with np.errstate(all="ignore"):  # e.g. 1e5 overflows float16: inf, once
-                v = cache[r] = r.type(text)
+                # ml_dtypes types round the exact decimal value once (their own parsing rounds twice)
+                v = cache[r] = round_rational(text, r) if is_ml_float(r) else r.type(text)
         return v
     return const
 
@@ -254,8 +261,8 @@ class _Compiler:
             op = _BINOPS[type(node.op)]
             na, ma = self.build(node.left, depth + 1)
             n = _integer_exponent(node.right) if isinstance(node.op, ast.Pow) else None
-            if n is not None:
-                return (lambda c, r: na(c, r) ** n), (lambda c: ma(c) ** n)
+            if n is not None:  # the exponent is applied exactly, whatever the working type holds
+                return (lambda c, r: integer_power(na(c, r), n, r)), (lambda c: ma(c) ** n)
             nb, mb = self.build(node.right, depth + 1)
             return (lambda c, r: op(na(c, r), nb(c, r))), (lambda c: op(ma(c), mb(c)))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):

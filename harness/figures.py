@@ -51,8 +51,12 @@ SAVE_METADATA = {
 # lines stay distinguishable in grey-scale print.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 MARKERS = ["o", "s", "^", "v", "D", "P", "X", "<"]
-DTYPE_STYLE = {"float64": "-", "float32": "--", "float16": ":", "longdouble": "-."}
-DTYPE_FILL = {"float64": "full", "float32": "none", "float16": "left", "longdouble": "bottom"}
+# A format string has only four dash patterns: types that share one lie decades apart in error
+# (bfloat16 / longdouble, float8 / float32 and float64), and the legend names the type.
+DTYPE_STYLE = {"float64": "-", "float32": "--", "float16": ":", "longdouble": "-.",
+               "bfloat16": "-.", "float8_e4m3fn": "--", "float8_e5m2": "-"}
+DTYPE_FILL = {"float64": "full", "float32": "none", "float16": "left", "longdouble": "bottom",
+              "bfloat16": "right", "float8_e4m3fn": "top", "float8_e5m2": "none"}
 
 
 Style = tuple[str, str]  # (colour, marker)

@@ -40,6 +40,7 @@ import pandas as pd
 
 from .derivatives import higher_derivative, taylor_derivatives, value_at
 from .noise_report import curve_noise
+from .number_types import finfo
 from .settings import DEFAULT_EPS_FACTOR as _DEFAULT_EPS_FACTOR
 from .settings import DTYPES, ModelSettings
 from .stencils import Stencil
@@ -122,8 +123,10 @@ def unit_roundoff(dtype: npt.DTypeLike) -> float:
     True
     >>> unit_roundoff("float32") == 2.0**-24
     True
+    >>> unit_roundoff("bfloat16") == 2.0**-8, unit_roundoff("float8_e4m3fn") == 2.0**-4
+    (True, True)
     """
-    return float(np.finfo(np.dtype(dtype)).eps) / 2
+    return float(finfo(dtype).eps) / 2
 
 
 def function_noise(

@@ -86,6 +86,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from .number_types import is_ml_float
 from .settings import ReferenceSettings
 __all__ = ["MAX_ORDER", "REFERENCE_STATUSES", "Reference", "point_key", "reference_derivative"]
 
@@ -164,6 +165,8 @@ class Reference:
 
 def _ratio(v: Any) -> tuple[int, int] | None:
     """Exact ``(numerator, denominator)`` of a binary float, None if not finite."""
+    if isinstance(v, np.generic) and is_ml_float(v.dtype):
+        v = float(v)  # bfloat16 and float8 values are exact in float64
     if isinstance(v, mpmath.mpf):
         if not mpmath.isfinite(v):
             return None
@@ -371,7 +374,8 @@ def reference_derivative(
         exception out of this function.
     point : sequence of float
         Python floats, ints or numpy floating scalars (float16/32/64,
-        longdouble). The derivative is taken at their exact binary values.
+        longdouble, the ``ml_dtypes`` types). The derivative is taken at
+        their exact binary values.
     orders : sequence of int
         Multi-index, one non-negative order per coordinate, total order 1..6:
         ``(1,)`` is f', ``(0, 1, 0)`` is d/dx1, ``(1, 1)`` a mixed second partial.

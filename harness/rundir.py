@@ -24,6 +24,7 @@ import pandas as pd
 from .analysis import summarize_curves, summary_markdown
 from .curves import analyse_table
 from .errors import RunDirError
+from .format_summary import grid_bounds, write_format_summary
 from .noise import as_mapping
 from .report_html import RowDigest, write_report
 from .store import (CURVES_FILE, META_FILE, MODEL_FILE, NOISE_FILE, PARTS_DIR, RESULTS_FILE, atomic_path,
@@ -188,14 +189,27 @@ def write_derived(table: pd.DataFrame | None, out: Path, plot: Mapping[str, Any]
     write_parquet(summary, out / "summary.parquet")
     with atomic_path(out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")
+    title = str(read_meta(out).get("experiment", out.name))
     with atomic_path(out / "summary.md") as tmp:
-        tmp.write_text(summary_markdown(summary, title=str(read_meta(out).get("experiment", out.name))))
+        tmp.write_text(summary_markdown(summary, title=title))
+    by_type = write_format_summary(summary, out, grid=_grid(out, table, summary), title=title)  # two or more types
     figures: list[Path] = []
     if plot.get("enabled", True):
         from .figure_jobs import write_figures  # matplotlib only when figures are drawn
 
         figures = write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"],
                                 dpi=plot["dpi"], models=models, summary=summary, workers=plot.get("workers", 0))
+        if len(by_type):
+            from .format_figure import write_format_figure
+
+            figures += write_format_figure(by_type, out, formats=plot["formats"], dpi=plot["dpi"])
     rows = RowDigest.of_table(table) if table is not None else RowDigest.of_run(out)
     write_report(out, summary, rows, figures=bool(plot.get("enabled", True)))
     return figures
+
+
+def _grid(out: Path, table: pd.DataFrame | None, summary: pd.DataFrame) -> tuple[float, float] | None:
+    """The sweep's smallest and largest step, for the formats summary (read only when it is written)."""
+    if "dtype" not in summary.columns or summary["dtype"].nunique() < 2:
+        return None
+    return grid_bounds(table if table is not None else pd.read_parquet(out / RESULTS_FILE, columns=["h"]))

@@ -9,7 +9,7 @@ h are added to the row's ``n_evals``.
 
 Rules (see :data:`SELECTOR_RULES`)
 ----------------------------------
-``eps`` below is ``np.finfo(dtype).eps`` of the working type and
+``eps`` below is the machine epsilon of the working type (``harness.number_types.finfo``) and
 ``s = max(1, |x_j|)`` the scale of the coordinate being differentiated; all
 arithmetic is done in the working type, so float32 points get float32 steps.
 
@@ -73,6 +73,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .evaluate import applied_step, as_dtype_scalar, robust_sum
+from .number_types import finfo, is_ml_float
 from .stencils import Stencil, standard_stencil
 
 #: rule -> default base scheme and a one-line description.
@@ -136,7 +137,7 @@ def _scale(x: np.ndarray) -> np.ndarray:
 
 def _eps_root(dtype: np.dtype, root: int) -> np.generic:
     """``eps ** (1 / root)`` in the working type (sqrt and cbrt exactly as numpy computes them)."""
-    eps = np.finfo(dtype).eps
+    eps = finfo(dtype).eps
     if root == 2:
         return np.sqrt(eps)
     if root == 3:
@@ -260,7 +261,7 @@ def _stepleman_winarsky(lanes: _Lanes, st: Stencil) -> _Selection:
     x = lanes.x
     n = x.size
     beta = dtype.type(SW_BETA)
-    eps = float(np.finfo(dtype).eps)
+    eps = float(finfo(dtype).eps)
     n_steps = math.ceil(math.log(SW_H0 / eps) / math.log(SW_BETA)) + 2
     nonzero = [o for o in st.offsets if o != 0]
     o_arr = np.array([as_dtype_scalar(o, dtype) for o in nonzero], dtype=dtype)
@@ -394,7 +395,7 @@ def _gmsw(lanes: _Lanes) -> _Selection:
     t = dtype.type
     x = lanes.x
     n = x.size
-    eps = np.finfo(dtype).eps
+    eps = finfo(dtype).eps
     c_low, c_high, factor = t(GMSW_C_LOW), t(GMSW_C_HIGH), t(GMSW_FACTOR)
 
     f0 = np.asarray(lanes(np.arange(n), np.zeros((1, n), dtype=dtype))[0]).astype(dtype, copy=False)
@@ -490,7 +491,7 @@ def _select(rule: str, fn: Callable[..., Any], points: np.ndarray, base: Any) ->
     points = np.asarray(points)
     if points.ndim != 2:
         raise ValueError(f"points must have shape (n_points, dim), got {points.shape}")
-    if points.dtype.kind != "f":
+    if points.dtype.kind != "f" and not is_ml_float(points.dtype):
         raise ValueError(f"points must have a real floating dtype, got {points.dtype}")
     st = getattr(base, "stencil", base)
     if not isinstance(st, Stencil) or st.derivative != 1:

@@ -13,14 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
+import ml_dtypes
 import numpy as np
 
-#: Number types a sweep may use, by config name.
+#: Number types a sweep may use, by config name: numpy's IEEE types and the
+#: machine-learning formats of ``ml_dtypes`` (see :mod:`harness.number_types`).
 DTYPES: dict[str, np.dtype] = {
     "float16": np.dtype(np.float16),
     "float32": np.dtype(np.float32),
     "float64": np.dtype(np.float64),
     "longdouble": np.dtype(np.longdouble),
+    "bfloat16": np.dtype(ml_dtypes.bfloat16),
+    "float8_e4m3fn": np.dtype(ml_dtypes.float8_e4m3fn),
+    "float8_e5m2": np.dtype(ml_dtypes.float8_e5m2),
 }
 STEP_MODES = ("exact", "nominal")
 """How h is applied: ``exact`` uses ``(x + h) - x`` in the working type, ``nominal`` h as given."""

@@ -160,6 +160,8 @@ def scheme_rows(
         return pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[value])
 
     ref_categories, ref_codes = np.unique(ref_status.astype(str), return_inverse=True)
+    # Points that round to the same value in a coarse type (float8, float16) share one label.
+    label_code, labels = pd.factorize(np.array(point_labels(points.astype(np.float64)), dtype=object))
     point_codes = np.repeat(np.arange(n_points), n_partials * n_h)
     frame = pd.DataFrame(
         {
@@ -168,7 +170,7 @@ def scheme_rows(
             "expression": constant(expression),
             "dim": np.full(n_rows, dim, dtype=np.int64),
             "point_index": point_codes.astype(np.int64) + point_offset,
-            "point": pd.Categorical.from_codes(point_codes, categories=point_labels(points.astype(np.float64))),
+            "point": pd.Categorical.from_codes(label_code[point_codes], categories=labels),
             "component": np.tile(np.repeat(first, n_h), n_points),
             "component2": np.tile(np.repeat(second, n_h), n_points),
             "derivative_order": np.full(n_rows, scheme.derivative, dtype=np.int64),

@@ -50,9 +50,14 @@ def check_run_dir(run_dir: Path, *, figures: bool = True) -> pd.DataFrame:
     return table
 
 
+#: Experiments too large to run whole within the suite's time: overrides that shrink them to one function and point.
+SHRINK = {"formats": ["~functions.sin", "~functions.log", "~functions.rational", "~functions.mixed",
+                      "functions.exp.points=[1.0]", "grid.num=34"]}
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_end_to_end(compose_cfg, tmp_path, name):
-    cfg = compose_cfg(f"experiment={name}", "plot=none")
+    cfg = compose_cfg(f"experiment={name}", "plot=none", *SHRINK.get(name, []))
     table = harness.run(cfg, out_dir=tmp_path, overrides=[f"experiment={name}"])
     check_run_dir(tmp_path, figures=False)
     assert (table["experiment"] == name).all()

@@ -18,6 +18,7 @@ import harness
 from harness.cli import reset_job_state
 from harness.collect import collect
 from harness.errors import RunDirError
+from harness.format_summary import format_curves
 
 ENV = {**os.environ, "HYDRA_FULL_ERROR": "0", "MPLBACKEND": "Agg"}
 SMALL = ["experiment=lecture", "plot=none"]
@@ -42,19 +43,24 @@ def test_parallel_launchers_and_collect(tmp_path, launcher, jobs):
     extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=10"]
     # The joblib jobs also carry a noisy function: its noise columns and noise.parquet survive collect.
     noise = ["+functions.cubic.noise.level=1e-6"] if launcher == "joblib" else []
-    cli("-m", *SMALL, f"grid.num={nums}", f"hydra/launcher={launcher}", *extra, *noise, f"hydra.sweep.dir={sweep}",
-        cwd=tmp_path)
+    cli("-m", *SMALL, f"grid.num={nums}", "dtypes=[float64,bfloat16]", f"hydra/launcher={launcher}", *extra, *noise,
+        f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert len(list(sweep.glob("[0-9]*/results.parquet"))) == jobs
     table, manifest = collect(sweep)
     assert len(table) == job_rows(sweep) > 0
     assert manifest["counts"]["ok"] == jobs and manifest["counts"]["failed"] == 0
     assert set(table["override.grid.num"].astype(str)) == set(nums.split(","))
+    assert set(table["dtype"].astype(str)) == {"float64", "bfloat16"}  # an ml_dtypes type in worker processes
     assert (sweep / "collected" / "results.parquet").is_file()
     models = pd.read_parquet(sweep / "collected" / "model.parquet")
     summary = harness.summarize(table, models)
-    assert len(summary) == table.groupby(["function", "point_index", "component", "job"], observed=True).ngroups
+    keys = ["function", "point_index", "component", "dtype", "job"]
+    assert len(summary) == table.groupby(keys, observed=True).ngroups
+    by_type = format_curves(summary)  # the formats table of the collected sweep keeps type and job
+    assert set(by_type["dtype"]) == {"float64", "bfloat16"} and by_type["job"].nunique() == jobs
     noise_table = pd.read_parquet(sweep / "collected" / "noise.parquet")
-    assert len(noise_table) == jobs * 12 and set(noise_table["job"]) == {str(j) for j in range(jobs)}
+    # one ECnoise row per function x point x number type, in every job
+    assert len(noise_table) == jobs * 12 * 2 and set(noise_table["job"]) == {str(j) for j in range(jobs)}
     if noise:
         assert set(zip(table["function"].astype(str), table["noise_kind"].astype(str), table["noise_level"])) == {
             ("cubic", "relative", 1e-6), ("cubic_sum", "none", 0.0)}
@@ -65,7 +71,8 @@ def test_parallel_launchers_and_collect(tmp_path, launcher, jobs):
     if noise:
         lecture["functions"]["cubic"]["noise"] = {"level": 1e-6}
     alone = harness.run({**lecture, "grid": {"kind": "logspace", "start": -16, "stop": 0, "num": 3}})
-    got = table[table["override.grid.num"] == "3"] if "3" in nums.split(",") else None
+    job3 = (table["override.grid.num"] == "3") & (table["dtype"] == "float64")
+    got = table[job3] if "3" in nums.split(",") else None
     if got is not None:
         np.testing.assert_array_equal(np.sort(got["estimate"].to_numpy()), np.sort(alone["estimate"].to_numpy()))
 

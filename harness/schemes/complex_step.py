@@ -8,6 +8,7 @@ from typing import Any, Callable, ClassVar, Mapping
 from .. import validate as check
 from ..evaluate import BlockContext, SchemeEstimates, call, complex_dtype, displaced_coords
 from ..model import ErrorModel, complex_step_model
+from ..number_types import complex_unavailable
 from ..settings import DTYPES
 from .base import Scheme
 
@@ -36,7 +37,7 @@ class ComplexStepScheme(Scheme):
 
     def skip(self, *, dtype: str, dim: int) -> str | None:
         if complex_dtype(DTYPES[dtype]) is None:
-            return f"{dtype} has no complex type"
+            return complex_unavailable(dtype) or f"{dtype} has no complex type"
         return None
 
     def conventions(self, step: str, scale: str) -> tuple[str, str]:
