@@ -228,6 +228,10 @@ class BlockContext:
     offsets : set of Fraction
         Union of the stencil offsets the schemes of the block read; all are
         sampled by one call of ``fn`` the first time any is asked for.
+    expression : Expression, optional
+        The function's parsed expression, for schemes that need more than
+        values of ``fn`` (a library's exact-step formulas take its true
+        higher derivatives).
     """
 
     fn: Callable[..., np.ndarray]
@@ -236,6 +240,7 @@ class BlockContext:
     step: str = "exact"
     scale: str = "absolute"
     offsets: frozenset[Fraction] = frozenset()
+    expression: Any = None
     _samples: dict[Fraction, np.ndarray] | None = field(default=None, repr=False)
     _h_nominal: np.ndarray | None = field(default=None, repr=False)
     _h_used: np.ndarray | None = field(default=None, repr=False)

@@ -109,7 +109,7 @@ def sweep_block(spec: SweepSpec, block: BlockPlan, cache: ReferenceCache) -> Blo
     schemes = block.schemes
     counter = FloatingPointCounter()
     ctx = BlockContext(function.expression.numpy, points, spec.hs, spec.step, block.step_scale,
-                       frozenset().union(*(s.offsets() for s in schemes)))
+                       frozenset().union(*(s.offsets() for s in schemes)), expression=function.expression)
     with np.errstate(all="call", call=counter):
         results = [s.evaluate(ctx) for s in schemes]
     frames = []
