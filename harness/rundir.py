@@ -2,7 +2,8 @@
 
 A run directory holds ``results.parquet`` (the tidy table), ``model.parquet``
 (the predicted models), ``curves.parquet`` (the per-curve analysis),
-``meta.json`` (provenance), the summary tables and ``figures/``. While a
+``meta.json`` (provenance), the summary tables, the leaderboard
+(:mod:`harness.leaderboard`) and ``figures/``. While a
 sweep runs, each finished block is stored under ``parts/``; an interrupted
 run keeps those, and a rerun of the *same* sweep (same fingerprint) reuses
 them. Every file is renamed into place (:mod:`harness.store`).
@@ -23,6 +24,7 @@ import pandas as pd
 from .analysis import summarize_curves, summary_markdown
 from .curves import analyse_table
 from .errors import RunDirError
+from .leaderboard import write_leaderboard
 from .store import (CURVES_FILE, META_FILE, MODEL_FILE, PARTS_DIR, RESULTS_FILE, atomic_path, package_versions,
                     read_meta, read_results, read_table, remove_stale_temporaries, write_json, write_parquet)
 from .sweep import BlockPlan, BlockResult
@@ -166,16 +168,20 @@ def read_outputs(run_dir: Path, table: pd.DataFrame | None = None
 
 def write_derived(table: pd.DataFrame, out: Path, plot: Mapping[str, Any], models: pd.DataFrame | None,
                   curves: pd.DataFrame) -> list[Path]:
-    """Summary tables and figures: everything rebuilt from the stored tables, nothing refitted."""
+    """Summary tables, leaderboard and figures: everything rebuilt from the stored tables, nothing refitted."""
     from .figures import write_figures  # matplotlib only when figures are drawn
+    from .leaderboard_figure import write_leaderboard_figure
 
     summary = summarize_curves(curves, models)
     write_parquet(summary, out / "summary.parquet")
     with atomic_path(out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")
+    title = str(read_meta(out).get("experiment", out.name))
     with atomic_path(out / "summary.md") as tmp:
-        tmp.write_text(summary_markdown(summary, title=str(read_meta(out).get("experiment", out.name))))
+        tmp.write_text(summary_markdown(summary, title=title))
+    board, _ = write_leaderboard(table, models, out, title=title)
     if not plot.get("enabled", True):
         return []
-    return write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"], dpi=plot["dpi"],
-                         models=models, summary=summary)
+    return (write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"], dpi=plot["dpi"],
+                          models=models, summary=summary)
+            + write_leaderboard_figure(board, out, formats=plot["formats"], dpi=plot["dpi"], title=title))
