@@ -7,7 +7,11 @@ logic below is a transcription of the authors' own implementation, subroutine
 ``CHCORE`` of NPSOL (file ``chsubs.f``, "Fortran 77 version written
 25-May-1985, this version dated 11-February-1986"; ``CHCORE implements
 algorithm FD``), and of the loop of its driver ``CHFD`` that sets the
-initial interval, the noise level and the iteration limit. Every lane
+initial interval, the noise level and the iteration limit.
+numericalderivative's ``GillMurraySaundersWright`` (M. Baudin)
+was read but not followed: in its author's words it is "a simplified version"
+(a bisection for the second difference's step in a user-given ``[kmin, kmax]``);
+it runs as the baseline ``nder_gmsw``. Every lane
 (point x coordinate) runs the same state machine; all lanes iterate together
 with masks, so f is called once per trial on every lane still searching.
 
@@ -127,7 +131,6 @@ def gmsw(lanes: _Lanes) -> _Selection:
     ce2big = np.zeros(n, dtype=bool)
     ce1big = np.zeros(n, dtype=bool)
     rho = np.full(n, rho_up, dtype=dtype)
-    oldh = np.full(n, np.nan, dtype=dtype)
     sdest = np.zeros(n, dtype=dtype)
     cdest = np.zeros(n, dtype=dtype)
     hsave = np.full(n, np.nan, dtype=dtype)
@@ -145,27 +148,7 @@ def gmsw(lanes: _Lanes) -> _Selection:
             break
         xi, fxi = x[idx], fx[idx]
         hu = applied_step(xi, h[idx])  # signed: one-sided backward lanes search with h < 0
-        f1 = np.full(idx.size, np.nan, dtype=dtype)
-        f2 = np.full(idx.size, np.nan, dtype=dtype)
-        one_sided = side[idx] != 0  # before this trial
-        if one_sided.any():
-            vals = lanes(idx[one_sided], np.stack([hu[one_sided], 2 * hu[one_sided]]))
-            f1[one_sided], f2[one_sided] = vals[0], vals[1]
-        trial = np.flatnonzero(~one_sided)
-        if trial.size:
-            vals = lanes(idx[trial], np.stack([hu[trial], -hu[trial]]))
-            fp, fm = vals[0], vals[1]
-            ok_p, ok_m = np.isfinite(fp), np.isfinite(fm)
-            both = ok_p & ok_m
-            f1[trial[both]], f2[trial[both]] = fp[both], fm[both]
-            # A central trial that leaves the domain on one side: one-sided samples from now on.
-            fwd, bwd = trial[ok_p & ~ok_m], trial[ok_m & ~ok_p]
-            f1[fwd], f1[bwd] = fp[ok_p & ~ok_m], fm[ok_m & ~ok_p]
-            hu[bwd] = -hu[bwd]
-            side[idx[fwd]], side[idx[bwd]] = 1, -1
-            switch = np.concatenate([fwd, bwd])
-            if switch.size:
-                f2[switch] = lanes(idx[switch], (2 * hu[switch])[None, :])[0]
+        f1, f2 = _trial_samples(lanes, idx, hu, side)  # switches side (and hu's sign) where needed
         mode = side[idx]
 
         usable = np.isfinite(f1) & np.isfinite(f2) & (hu != 0)
@@ -194,7 +177,6 @@ def gmsw(lanes: _Lanes) -> _Selection:
         was_up, was_down = ce2big[idx] & ~is_first, te2big[idx] & ~is_first
         done = np.zeros(idx.size, dtype=bool)
         save = np.zeros(idx.size, dtype=bool)
-        new_h = hu.copy()
 
         # First trial: classify.
         f_idx = idx[is_first]
@@ -210,8 +192,7 @@ def gmsw(lanes: _Lanes) -> _Selection:
         done |= was_up & (sdcerr <= hi)
         # Decreasing (SDCERR was too small).
         jumped = was_down & (sdcerr > hi)
-        done |= jumped
-        new_h[jumped] = oldh[idx[jumped]]
+        done |= jumped  # accept the previous interval: its SDEST (and CDEST) count
         sdest[idx[jumped]], cdest[idx[jumped]] = old_sd[jumped], old_cd[jumped]
         keep_down = was_down & ~jumped
         save |= keep_down & (fdcerr <= hi)
@@ -225,7 +206,6 @@ def gmsw(lanes: _Lanes) -> _Selection:
         # Next trial interval.
         up = ~done & ce2big[idx]
         down = ~done & te2big[idx]
-        oldh[idx[up | down]] = hu[up | down]
         h[idx[up]] = hu[up] * rho[idx[up]]
         h[idx[down]] = hu[down] / rho[idx[down]]
 
@@ -236,7 +216,6 @@ def gmsw(lanes: _Lanes) -> _Selection:
             hopt[a_idx] = t(2) * np.sqrt(epsa[a_idx]) / np.sqrt(s_acc)
         errbnd[a_idx] = np.maximum(hopt[a_idx] * s_acc, np.abs(fdest[done] - cdest[a_idx]))
         searching[a_idx] = False
-        h[a_idx] = new_h[done]
 
         out = idx[~done & (trials[idx] >= GMSW_MAX_TRIALS)]
         searching[out] = False
@@ -249,6 +228,38 @@ def gmsw(lanes: _Lanes) -> _Selection:
         hopt[fallback] = _eps_steps(x[fallback], 2)
         err[fallback] = np.nan
     return _Selection(hopt, lanes.evals.copy(), err)
+
+
+def _trial_samples(lanes: _Lanes, idx: np.ndarray, hu: np.ndarray, side: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The two samples of one trial per lane: ``f(x+h), f(x-h)`` (central) or ``f(x+h), f(x+2h)`` (one-sided).
+
+    A central trial with exactly one non-finite sample switches its lane to
+    one-sided trials on the finite side for good: ``side`` becomes +1 or -1,
+    ``hu`` (in place) negative for a backward lane, and ``f(x + 2h)`` is
+    evaluated for it now. Samples of lanes with no finite side stay NaN.
+    """
+    f1 = np.full(idx.size, np.nan, dtype=lanes.dtype)
+    f2 = np.full(idx.size, np.nan, dtype=lanes.dtype)
+    one_sided = side[idx] != 0
+    if one_sided.any():
+        vals = lanes(idx[one_sided], np.stack([hu[one_sided], 2 * hu[one_sided]]))
+        f1[one_sided], f2[one_sided] = vals[0], vals[1]
+    central = np.flatnonzero(~one_sided)
+    if central.size:
+        vals = lanes(idx[central], np.stack([hu[central], -hu[central]]))
+        fp, fm = vals[0], vals[1]
+        ok_p, ok_m = np.isfinite(fp), np.isfinite(fm)
+        both = ok_p & ok_m
+        f1[central[both]], f2[central[both]] = fp[both], fm[both]
+        fwd, bwd = central[ok_p & ~ok_m], central[ok_m & ~ok_p]
+        f1[fwd], f1[bwd] = fp[ok_p & ~ok_m], fm[ok_m & ~ok_p]
+        hu[bwd] = -hu[bwd]
+        side[idx[fwd]], side[idx[bwd]] = 1, -1
+        switch = np.concatenate([fwd, bwd])
+        if switch.size:
+            f2[switch] = lanes(idx[switch], (2 * hu[switch])[None, :])[0]
+    return f1, f2
 
 
 def _give_up(lanes_out: np.ndarray, hopt: np.ndarray, errbnd: np.ndarray, hbar: np.ndarray, hsave: np.ndarray,

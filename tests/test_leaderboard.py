@@ -92,13 +92,13 @@ def test_coverage_pessimistic_on_exp_optimistic_below_the_step():
     run = {"schemes": {"scipy_differentiate": {"kind": "baseline", "method": "scipy_differentiate"}},
            "grid": {"kind": "list", "values": [1e-3]}, "plot": {"enabled": False}, "model": {"enabled": False}}
     points = [0.5, 1.0, 2.0, 3.0]
-    smooth = harness.run({**run, "functions": {"exp": {"expression": "exp(x)", "points": points}}})
-    cov = coverage_table(smooth).set_index("problem")
-    assert cov.loc[ALL_PROBLEMS, "coverage"] == 1.0 and cov.loc[ALL_PROBLEMS, "median_ratio"] > 10
-    wiggly = harness.run({**run, "functions": {"w": {"expression": "exp(x) + 1e-12 * sin(1e10 * x)",
-                                                     "points": points}}})
-    cov = coverage_table(wiggly).set_index("problem")
-    assert cov.loc[ALL_PROBLEMS, "coverage"] == 0.0 and cov.loc[ALL_PROBLEMS, "p90_ratio"] < 1e-3
+    table = harness.run({**run, "functions": {
+        "exp": {"expression": "exp(x)", "points": points},
+        "wiggly": {"expression": "exp(x) + 1e-12 * sin(1e10 * x)", "points": points}}})
+    cov = coverage_table(table).set_index("problem")
+    assert cov.loc["exp", "n"] == 4 and cov.loc["exp", "coverage"] == 1.0 and cov.loc["exp", "median_ratio"] > 10
+    assert cov.loc["wiggly", "n"] == 4 and cov.loc["wiggly", "coverage"] == 0.0
+    assert cov.loc["wiggly", "p90_ratio"] < 1e-3
 
 
 @pytest.mark.skip(reason="needs noise injection into f (being built in a parallel issue): add the case then")
@@ -114,12 +114,11 @@ def benchmark_subset() -> dict:
     conf = Path(__file__).resolve().parents[1] / "conf"
     problems = yaml.safe_load((conf / "functions" / "benchmark.yaml").read_text())
     schemes = yaml.safe_load((conf / "schemes" / "benchmark.yaml").read_text())
-    keep = ["central", "complex_step", "gmsw", "scipy_differentiate", "nd_central", "jacobi", "nder_exact_central",
-            "findiff_central2"]
+    keep = ["central", "gmsw", "scipy_differentiate", "nd_forward", "jacobi", "nder_exact_central", "findiff_central2"]
     functions = {name: {**problems[name], "points": {"linspace": [*problems[name]["points"]["linspace"][:2], 3]}}
                  for name in ("sxxn2", "log")}
     return {"functions": functions, "schemes": {k: schemes[k] for k in keep}, "grid": {"kind": "logspace",
-            "start": -12, "stop": 0, "num": 25}, "plot": {"enabled": False}, "name": "benchmark_subset"}
+            "start": -12, "stop": 0, "num": 13}, "plot": {"enabled": False}, "name": "benchmark_subset"}
 
 
 def test_tiny_benchmark_writes_the_leaderboard(tmp_path):
@@ -133,7 +132,7 @@ def test_tiny_benchmark_writes_the_leaderboard(tmp_path):
     assert set(board["problem"]) == {"sxxn2", "log", ALL_PROBLEMS}
     assert (overall["n"] == 6).all()
     cov = pd.read_parquet(tmp_path / "coverage.parquet")
-    assert {"gmsw", "scipy_differentiate", "nd_central", "jacobi", "nder_exact_central"} <= set(cov["method"])
+    assert {"gmsw", "scipy_differentiate", "nd_forward", "jacobi", "nder_exact_central"} <= set(cov["method"])
     md = (tmp_path / "leaderboard.md").read_text()
     assert "## All problems" in md and "## Coverage" in md and "| findiff_central2 |" in md
     assert not (tmp_path / "figures").exists()  # plot disabled
@@ -164,8 +163,8 @@ def test_leaderboard_figure(tmp_path):
 
     table, models = fake_table()
     board = leaderboard(table, models)
-    paths = write_leaderboard_figure(board, tmp_path, formats=("svg", "png"), dpi=60, title="fake")
-    assert [p.name for p in paths] == ["leaderboard.svg", "leaderboard.png"]
+    paths = write_leaderboard_figure(board, tmp_path, formats=("svg",), dpi=60, title="fake")
+    assert [p.name for p in paths] == ["leaderboard.svg"] and paths[0].stat().st_size > 5000
     before = paths[0].read_bytes()
     write_leaderboard_figure(board, tmp_path, formats=("svg",), dpi=60, title="fake")
     assert paths[0].read_bytes() == before  # byte-identical on regeneration
