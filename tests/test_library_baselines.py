@@ -76,19 +76,22 @@ def test_jacobi_readme_example():
 
 
 def test_jacobi_per_point_matches_direct_calls_and_reports_its_step():
+    # One point per call (jacobi(f, x) for a scalar x) on some of the README example's points.
     jacobi = pytest.importorskip("jacobi").jacobi
-    xs = [1.0, -2.5, 0.0, 7.0]
-    res, fn = run("jacobi", "exp(x) * sin(x)", xs)
+    xs = list(np.linspace(-10, 10, 200)[[0, 57, 99, 100, 163]])
+    res, fn = run("jacobi", "sin(x) / x", xs)
     assert fn.n == res.n_evals.sum()
+    exact = np.cos(xs) / xs - np.sin(xs) / np.square(xs)  # itself cancels ~1e-16 / x**2 near x = +-0.05
+    assert np.all(np.abs(res.estimate[0, :, 0] - exact) < 1e-12)
     for p, x in enumerate(xs):
-        one = Counting(lambda t: np.exp(t) * np.sin(t))
+        one = Counting(lambda t: np.sin(t) / t)
         est, err = jacobi(one, x)
         assert res.estimate[0, p, 0] == est and res.error_estimate[0, p, 0] == err
         assert res.n_evals[0, p, 0] == one.n
         # the step of the returned fit is |x| / 4 * 2**-i and f was evaluated at x +- that step
         h = res.h_used[0, p, 0]
-        i = np.log2(max(1.0, abs(x)) * 0.25 / h) if x else np.log2(0.25 / h)
-        assert i == round(i)
+        i = np.log2(abs(x) * 0.25 / h)
+        assert abs(i - round(i)) < 1e-12
         offsets = {abs(float(np.ravel(a[0])[0]) - x) for a in one.args}
         assert any(abs(o - h) <= 1e-15 * max(1.0, abs(x)) for o in offsets)
 
@@ -252,3 +255,18 @@ def test_float32_points_and_failing_points(method):
     assert np.all(np.isnan(res.estimate[:, 1])) and np.all(np.isnan(res.h_used[:, 1]))  # f raised there only
     if BASELINE_METHODS[method].get("derivative", 1) == 1:
         np.testing.assert_allclose(res.estimate[:, 0, 0], np.e, rtol=1e-3)
+
+
+@pytest.mark.parametrize("library,method", [("jacobi", "jacobi"), ("numericalderivative", "nder_gmsw"),
+                                            ("findiff", "findiff_central2")])
+def test_missing_library_is_a_skip_with_one_reason(monkeypatch, library, method):
+    import sys
+
+    from harness.baselines import BaselineUnavailable, available
+
+    monkeypatch.setitem(sys.modules, library, None)
+    assert not available(library)
+    reason = make_scheme(method, {"kind": "baseline", "method": method}).skip(dtype="float64", dim=1)
+    assert library in reason and "pip install" in reason and "\n" not in reason
+    with pytest.raises(BaselineUnavailable):
+        evaluate_baseline(make_baseline("b", {"method": method}), np.exp, np.ones((1, 1)), np.array([1e-3]))
