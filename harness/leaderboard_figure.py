@@ -71,8 +71,8 @@ def draw_leaderboard_figure(board: pd.DataFrame, *, dpi: int = 120, title: str =
 
 def write_leaderboard_figure(board: pd.DataFrame, out_dir: str | Path, *, formats: Sequence[str] = ("svg", "png"),
                              dpi: int = 120, title: str = "") -> list[Path]:
-    """Save the figure as ``out_dir/figures/leaderboard.<fmt>``; nothing when the board is empty."""
-    if not len(board) or not (board["problem"] == ALL_PROBLEMS).any():
+    """Save the figure as ``out_dir/figures/leaderboard.<fmt>``; nothing for fewer than two methods (no comparison)."""
+    if board.loc[board["problem"] == ALL_PROBLEMS, "method"].nunique() < 2:
         return []
     with matplotlib.rc_context(RC):
         fig = draw_leaderboard_figure(board, dpi=dpi, title=title)

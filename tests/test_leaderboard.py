@@ -172,3 +172,4 @@ def test_leaderboard_figure(tmp_path):
     write_leaderboard_figure(board, tmp_path, formats=("svg",), dpi=60, title="fake")
     assert paths[0].read_bytes() == before  # byte-identical on regeneration
     assert write_leaderboard_figure(board.iloc[:0], tmp_path / "empty") == []
+    assert write_leaderboard_figure(board[board["method"] == "sel"], tmp_path / "one") == []  # nothing to compare
