@@ -8,7 +8,8 @@ the broadcast engine does for our own stencils.
 
 Baselines
 ---------
-See :data:`BASELINE_METHODS`. ``n_evals`` is the number of points f is
+See :data:`BASELINE_METHODS`; jacobi, numericalderivative and findiff have
+their own modules in :mod:`harness.libraries` (documented there). ``n_evals`` is the number of points f is
 evaluated at per estimate, measured for a smooth 1-D function with a
 counting wrapper (``Derivative`` is ``numdifftools.Derivative``).
 
@@ -141,6 +142,7 @@ from typing import Any
 import numpy as np
 
 from .evaluate import SchemeEstimates
+from .libraries import LIBRARY_MODULES
 
 __all__ = [
     "BASELINE_METHODS",
@@ -150,8 +152,8 @@ __all__ = [
     "evaluate_baseline",
 ]
 
-#: Optional libraries a baseline may need.
-LIBRARIES = ("scipy", "numdifftools")
+#: Optional libraries a baseline may need (beyond scipy and numdifftools: :mod:`harness.libraries`).
+LIBRARIES = ("scipy", "numdifftools", *LIBRARY_MODULES)
 
 _ND_CALL = "numdifftools.Derivative"
 _AD_CALL = "scipy.optimize._numdiff.approx_derivative"
@@ -234,6 +236,9 @@ BASELINE_METHODS: dict[str, dict[str, Any]] = {
     },
 }
 
+for _module in LIBRARY_MODULES.values():  # jacobi, numericalderivative, findiff: one module each
+    BASELINE_METHODS.update(_module.METHODS)
+
 # scipy.differentiate.derivative defaults, passed explicitly so h_used can be derived from nit.
 _SD_INITIAL_STEP = 0.5
 _SD_STEP_FACTOR = 2.0
@@ -269,6 +274,8 @@ def _load(library: str) -> SimpleNamespace:
     if library not in LIBRARIES:
         raise ValueError(f"unknown baseline library {library!r}; known: {', '.join(LIBRARIES)}")
     try:
+        if library in LIBRARY_MODULES:
+            return LIBRARY_MODULES[library].load()
         if library == "scipy":
             from scipy.differentiate import derivative
             from scipy.optimize import approx_fprime
@@ -287,7 +294,7 @@ def _load(library: str) -> SimpleNamespace:
 
 
 def available(library: str) -> bool:
-    """Whether the baselines of ``library`` (``'scipy'`` or ``'numdifftools'``) can run.
+    """Whether the baselines of ``library`` (a name in :data:`LIBRARIES`) can run.
 
     Raises
     ------
@@ -443,7 +450,7 @@ def _run_numdifftools(method: str, lib: SimpleNamespace, fn: Callable[..., Any],
 
 
 def evaluate_baseline(scheme: Any, fn: Callable[..., Any], points: np.ndarray,
-                      hs: np.ndarray) -> SchemeEstimates:
+                      hs: np.ndarray, *, expression: Any = None) -> SchemeEstimates:
     """Run one library baseline on every point, coordinate (and h, if fixed-step).
 
     Parameters
@@ -459,6 +466,9 @@ def evaluate_baseline(scheme: Any, fn: Callable[..., Any], points: np.ndarray,
         Points in the working number type.
     hs : ndarray, shape (n_h,)
         Nominal steps; used only by fixed-step methods.
+    expression : Expression, optional
+        The function's expression (:mod:`harness.expr`), for methods that need
+        its true higher derivatives (numericalderivative's exact-step formulas).
 
     Returns
     -------
@@ -504,6 +514,8 @@ def evaluate_baseline(scheme: Any, fn: Callable[..., Any], points: np.ndarray,
             pass
         elif scheme.method == "scipy_differentiate":
             _run_differentiate(lib, fn, points, out)
+        elif info["library"] in LIBRARY_MODULES:
+            LIBRARY_MODULES[info["library"]].run(scheme.method, lib, fn, points, steps, out, expression=expression)
         elif info["library"] == "scipy":
             _run_scipy(scheme.method, lib, fn, points, steps, out)
         else:

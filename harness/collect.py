@@ -4,7 +4,8 @@
 job's name and its overrides as columns, and writes
 ``SWEEP_DIR/collected/`` (``results.parquet``, ``meta.json``,
 ``manifest.json``; the jobs' ``model.parquet``, ``curves.parquet`` and
-``noise.parquet`` likewise merged). Jobs that are missing, failed or unreadable are named in
+``noise.parquet`` likewise merged, and the leaderboard of
+:mod:`harness.leaderboard` across jobs). Jobs that are missing, failed or unreadable are named in
 the manifest and the log; the others are collected anyway.
 """
 
@@ -19,6 +20,7 @@ import pandas as pd
 import yaml
 
 from .errors import RunDirError
+from .leaderboard import write_leaderboard
 from .store import (CURVES_FILE, META_FILE, MODEL_FILE, NOISE_FILE, RESULTS_FILE, read_meta, utc_now, write_json,
                     write_parquet)
 from .table import finalize
@@ -170,6 +172,9 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
         write_parquet(pd.concat(curve_frames, ignore_index=True), out / CURVES_FILE)
     write_json(meta, out / META_FILE)
     write_json(manifest, out / "manifest.json")
+    # The same leaderboard as a run's, across jobs (number types stay apart, problem sets add up).
+    write_leaderboard(table, pd.concat(model_frames, ignore_index=True) if model_frames else None, out,
+                      title=f"collected from {sweep_dir.name}")
     log.info("collected %d rows from %d of %d jobs into %s (%s)", len(table), counts["ok"], len(manifest_jobs), out,
              ", ".join(f"{k} {v}" for k, v in counts.items() if v))
     return table, manifest

@@ -238,6 +238,10 @@ class BlockContext:
     noise : NoiseSpec, optional
         The function's declared noise (already part of ``fn``), for schemes
         that choose their step from the noise level.
+    expression : Expression, optional
+        The function's parsed expression, for schemes that need more than
+        values of ``fn`` (a library's exact-step formulas take its true
+        higher derivatives).
     """
 
     fn: Callable[..., np.ndarray]
@@ -247,6 +251,7 @@ class BlockContext:
     scale: str = "absolute"
     offsets: frozenset[Fraction] = frozenset()
     noise: Any = None
+    expression: Any = None
     _samples: dict[Fraction, np.ndarray] | None = field(default=None, repr=False)
     _h_nominal: np.ndarray | None = field(default=None, repr=False)
     _h_used: np.ndarray | None = field(default=None, repr=False)

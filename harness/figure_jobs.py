@@ -16,12 +16,13 @@ import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib
 import pandas as pd
+from matplotlib.figure import Figure
 
 from .figure_names import FIGURE_KEY, comparison_figure_name, error_figure_name, figure_stems, table_functions
 from .figures import RC, Style, draw_comparison_figure, draw_error_figure, save_figure, scheme_styles, table_schemes
@@ -39,16 +40,22 @@ MIN_SPAWN = 24
 
 @dataclass(frozen=True)
 class FigureJob:
-    """One figure to draw: what (``error`` or ``comparison``), its file stem and its data."""
+    """One figure to draw: what (``error``, ``comparison`` or ``run``), its file stem and its data.
+
+    A ``run`` job is a figure of the whole run (the leaderboard, the number
+    formats): ``draw(rows, dpi=..., **options)`` makes it.
+    """
 
     kind: str
     stem: str
-    rows: pd.DataFrame  # the cell's results rows, or the function's summary rows
-    styles: Mapping[str, Style]
+    rows: pd.DataFrame  # the cell's results rows, the function's summary rows, or a run-wide table
+    styles: Mapping[str, Style] = field(default_factory=dict)
     models: pd.DataFrame | None = None
     curves: pd.DataFrame | None = None
     function: str = ""
     derivative_order: int = 1
+    draw: Callable[..., Figure] | None = None  # module level, so spawned workers can unpickle it
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def figure_cells(summary: pd.DataFrame, max_figures: int) -> pd.DataFrame:
@@ -119,7 +126,9 @@ def _by_cell(frame: pd.DataFrame | None, cells: pd.DataFrame, wanted: set[tuple]
 def draw_job(job: FigureJob, fig_dir: Path, formats: Sequence[str], dpi: int) -> list[Path]:
     """Draw one figure and save it in every format."""
     with matplotlib.rc_context(RC):
-        if job.kind == "error":
+        if job.draw is not None:
+            fig = job.draw(job.rows, dpi=dpi, **job.options)
+        elif job.kind == "error":
             fig = draw_error_figure(job.rows, dpi=dpi, models=job.models, analysis=job.curves, styles=job.styles)
         else:
             fig = draw_comparison_figure(job.rows, job.function, derivative_order=job.derivative_order, dpi=dpi,
@@ -207,6 +216,7 @@ def write_figures(
     models: pd.DataFrame | None = None,
     summary: pd.DataFrame | None = None,
     workers: int = 0,
+    run_figures: Sequence[FigureJob] = (),
 ) -> list[Path]:
     """Write every error-vs-h figure of a results table, and the comparisons per function.
 
@@ -227,6 +237,9 @@ def write_figures(
         From :func:`harness.analysis.summarize`.
     workers : int
         Drawing processes (0: choose, see :func:`figure_workers`).
+    run_figures : sequence of FigureJob
+        Figures of the whole run drawn with the others (``leaderboard``,
+        ``formats``).
 
     Returns
     -------
@@ -239,5 +252,5 @@ def write_figures(
         cells = summary[FIGURE_KEY].drop_duplicates().iloc[:max_figures]
         table = read_results(out_dir, functions=set(cells["function"].astype(str)),
                              point_indices=set(cells["point_index"]))
-    jobs = plan_figures(table, max_figures=max_figures, models=models, summary=summary)
+    jobs = [*run_figures, *plan_figures(table, max_figures=max_figures, models=models, summary=summary)]
     return draw_figures(jobs, Path(out_dir) / FIGURES_DIR, formats=formats, dpi=dpi, workers=workers)

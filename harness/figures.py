@@ -27,7 +27,7 @@ from .curves import analyse_table
 from .fits import SlopeFit
 from .model import ErrorModel, model_from_row
 from .noise_figures import draw_noise_floor
-from .store import FIGURES_DIR, atomic_path
+from .store import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,11 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .figures import MARKERS, PALETTE, RC, _log_axes, save_figure
+from .figure_jobs import FigureJob, draw_job
+from .figures import MARKERS, PALETTE, _log_axes
 from .store import FIGURES_DIR
 
-__all__ = ["FORMAT_FIGURE", "draw_format_figure", "write_format_figure"]
+__all__ = ["FORMAT_FIGURE", "draw_format_figure", "format_job", "write_format_figure"]
 
 FORMAT_FIGURE = "formats"
 #: (column of the observed median, column of the predicted median, y label) per panel.
@@ -84,11 +85,15 @@ def _type_labels(ax: object, u: np.ndarray, names: list[str]) -> None:
                     textcoords="offset points", rotation=55, ha="left", va="bottom", fontsize=7)
 
 
+def format_job(table: pd.DataFrame) -> FigureJob | None:
+    """The number-formats figure as a job of the run's figures; None when no curve has a unit round-off."""
+    if table.empty or not np.isfinite(table["unit_roundoff"].to_numpy(dtype=float)).any():
+        return None
+    return FigureJob("run", FORMAT_FIGURE, table, draw=draw_format_figure)
+
+
 def write_format_figure(table: pd.DataFrame, out_dir: str | Path, *, formats: Sequence[str] = ("svg", "png"),
                         dpi: int = 120) -> list[Path]:
     """Save :func:`draw_format_figure` as ``figures/formats.<fmt>`` of a run; returns the files written."""
-    if table.empty or not np.isfinite(table["unit_roundoff"].to_numpy(dtype=float)).any():
-        return []
-    with matplotlib.rc_context(RC):
-        fig = draw_format_figure(table, dpi=dpi)
-        return save_figure(fig, Path(out_dir) / FIGURES_DIR / FORMAT_FIGURE, formats)
+    job = format_job(table)
+    return [] if job is None else draw_job(job, Path(out_dir) / FIGURES_DIR, formats, dpi)

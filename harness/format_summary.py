@@ -167,7 +167,8 @@ def format_curves(summary: pd.DataFrame, grid: tuple[float, float] | None = None
     rows["h_cross"], rows["h_next"] = h_cross / h_scale, h_next / h_scale
     if grid is None:
         grid = (float(rows["observed_h_star"].min()), float(rows["observed_h_star"].max()))
-    rows["unit_roundoff"] = rows["dtype"].astype(str).map({d: unit_roundoff(DTYPES[d]) for d in DTYPES}).to_numpy()
+    names = rows["dtype"].astype(str)
+    rows["unit_roundoff"] = names.map({d: unit_roundoff(DTYPES[d]) for d in names.unique()}).to_numpy()
     ref = np.abs(rows["reference"].to_numpy(dtype=float))
     with np.errstate(divide="ignore", invalid="ignore"):
         rows["observed_min_rel_error"] = rows["observed_min_error"].to_numpy(dtype=float) / ref

@@ -49,6 +49,7 @@ import numpy as np
 
 from .ecnoise import estimate_noise
 from .model import function_noise
+from .number_types import finfo
 from .selectors import _Lanes, _scale
 from .stencils import Stencil, standard_stencil
 
@@ -112,7 +113,7 @@ def _fallback_steps(x: np.ndarray, sigma: np.ndarray, f0: np.ndarray, power: int
     """``(eps_f / |f(x)|)^(1/power) max(1, |x|)``: the eps rule with the relative noise for eps."""
     with np.errstate(all="ignore"):
         rel = sigma / np.abs(f0.astype(np.float64))
-    rel = np.where(np.isfinite(rel) & (rel > 0), np.minimum(rel, 0.5), np.finfo(x.dtype).eps)
+    rel = np.where(np.isfinite(rel) & (rel > 0), np.minimum(rel, 0.5), finfo(x.dtype).eps)
     return (rel ** (1.0 / power) * _scale(x).astype(np.float64)).astype(x.dtype)
 
 
@@ -215,7 +216,7 @@ def _dumontet_vignes(lanes: _Lanes, f0: np.ndarray, sigma: np.ndarray, go: np.nd
     x, n = lanes.x, lanes.x.size
     dtype = x.dtype
     scale = _scale(x).astype(np.float64)
-    lo = np.log2(float(np.finfo(dtype).eps) * scale)
+    lo = np.log2(float(finfo(dtype).eps) * scale)
     hi = np.log2(scale)
     with np.errstate(all="ignore"):
         eps_r = DV_BOUND * sigma / np.abs(f0.astype(np.float64))

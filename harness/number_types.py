@@ -49,7 +49,6 @@ import functools
 from fractions import Fraction
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 import numpy.typing as npt
 
@@ -87,6 +86,8 @@ def is_ml_float(dtype: npt.DTypeLike) -> bool:
 def _is_ml_float(dtype: np.dtype) -> bool:
     if not getattr(dtype.type, "__module__", "").startswith("ml_dtypes") or dtype.kind == "c":
         return False
+    import ml_dtypes  # loaded already: the dtype is one of its types
+
     try:
         ml_dtypes.finfo(dtype)
     except (ValueError, TypeError):  # ml_dtypes' integer and complex types
@@ -103,7 +104,11 @@ def finfo(dtype: npt.DTypeLike) -> Any:
     (0.125, True)
     """
     dtype = np.dtype(dtype)
-    return ml_dtypes.finfo(dtype) if is_ml_float(dtype) else np.finfo(dtype)
+    if is_ml_float(dtype):
+        import ml_dtypes  # loaded already: the dtype is one of its types
+
+        return ml_dtypes.finfo(dtype)
+    return np.finfo(dtype)
 
 
 def real_dtype(dtype: npt.DTypeLike) -> np.dtype:

@@ -30,7 +30,8 @@ import pandas as pd
 from .analysis import SUMMARY_MD_COLUMNS, format_value
 from .curves import cell_keys
 from .figure_names import FIGURE_KEY, figure_files
-from .store import CURVES_FILE, MODEL_FILE, RESULTS_FILE, atomic_path, read_meta, read_results, results_path
+from .store import (CURVES_FILE, FIGURES_DIR, MODEL_FILE, RESULTS_FILE, atomic_path, read_meta, read_results,
+                    results_path)
 from .svg_inline import figure_markup
 
 __all__ = ["MAX_TABLE_ROWS", "OPTIONAL_TABLES", "REPORT_FILE", "RowDigest", "write_report"]
@@ -148,6 +149,7 @@ def write_report(run_dir: str | Path, summary: pd.DataFrame, rows: RowDigest, *,
         summary=summary_view(summary, rows.bad, anchors),
         extras=optional_tables(run_dir),
         figures_enabled=figures,
+        run_figures=run_figures(run_dir) if figures else [],
         figure_sections=sections,
         undrawn=undrawn,
         not_ok=not_ok_groups(rows.bad),
@@ -339,6 +341,23 @@ def optional_tables(run_dir: Path) -> list[dict[str, Any]]:
 
 
 # -- figures ----------------------------------------------------------------------------------------------------
+#: Figures of the whole run (file stem in figures/, caption), shown before the per-function figures when drawn.
+RUN_FIGURES = (("leaderboard", "Leaderboard: median and 90th-percentile relative error against evaluations per "
+                "derivative, one marker per method (see the leaderboard table)."),
+               ("formats", "Number formats: observed (filled) and predicted (hollow) h* and minimal relative error "
+                "against the unit round-off of each number type."))
+
+
+def run_figures(run_dir: Path) -> list[dict[str, str]]:
+    """The run-wide figures that were drawn (leaderboard, number formats), inlined."""
+    out = []
+    for stem, caption in RUN_FIGURES:
+        markup = figure_markup(run_dir / FIGURES_DIR / stem, f"r{len(out)}-", html.escape(caption.split(":")[0]))
+        if markup is not None:
+            out.append({"anchor": f"run-figure-{stem}", "markup": markup, "caption": caption})
+    return out
+
+
 def figure_sections(run_dir: Path, rows: RowDigest, summary: pd.DataFrame
                     ) -> tuple[list[dict[str, Any]], dict[tuple, str], int]:
     """The drawn figures grouped per function and point, each with its curves' observed and predicted h*.

@@ -3,7 +3,8 @@
 A run directory holds ``results.parquet`` (the tidy table), ``model.parquet``
 (the predicted models), ``curves.parquet`` (the per-curve analysis),
 ``noise.parquet`` (ECnoise per function, point and number type),
-``meta.json`` (provenance), the summary tables and ``figures/``. While a
+``meta.json`` (provenance), the summary tables, the leaderboard
+(:mod:`harness.leaderboard`) and ``figures/``. While a
 sweep runs, each finished block is stored under ``parts/``; an interrupted
 run keeps those, and a rerun of the *same* sweep (same fingerprint) reuses
 them. Every file is renamed into place (:mod:`harness.store`).
@@ -25,6 +26,7 @@ from .analysis import summarize_curves, summary_markdown
 from .curves import analyse_table
 from .errors import RunDirError
 from .format_summary import grid_bounds, write_format_summary
+from .leaderboard import LEADERBOARD_FILE, write_leaderboard
 from .noise import as_mapping
 from .report_html import RowDigest, write_report
 from .store import (CURVES_FILE, META_FILE, MODEL_FILE, NOISE_FILE, PARTS_DIR, RESULTS_FILE, atomic_path,
@@ -193,19 +195,29 @@ def write_derived(table: pd.DataFrame | None, out: Path, plot: Mapping[str, Any]
     with atomic_path(out / "summary.md") as tmp:
         tmp.write_text(summary_markdown(summary, title=title))
     by_type = write_format_summary(summary, out, grid=_grid(out, table, summary), title=title)  # two or more types
+    board = _leaderboard(table, models, out, title)
     figures: list[Path] = []
     if plot.get("enabled", True):
         from .figure_jobs import write_figures  # matplotlib only when figures are drawn
+        from .format_figure import format_job
+        from .leaderboard_figure import leaderboard_job
 
+        run_figures = [j for j in (leaderboard_job(board, title=title), format_job(by_type) if len(by_type) else None)
+                       if j is not None]
         figures = write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"],
-                                dpi=plot["dpi"], models=models, summary=summary, workers=plot.get("workers", 0))
-        if len(by_type):
-            from .format_figure import write_format_figure
-
-            figures += write_format_figure(by_type, out, formats=plot["formats"], dpi=plot["dpi"])
+                                dpi=plot["dpi"], models=models, summary=summary, workers=plot.get("workers", 0),
+                                run_figures=run_figures)
     rows = RowDigest.of_table(table) if table is not None else RowDigest.of_run(out)
     write_report(out, summary, rows, figures=bool(plot.get("enabled", True)))
     return figures
+
+
+def _leaderboard(table: pd.DataFrame | None, models: pd.DataFrame | None, out: Path, title: str) -> pd.DataFrame:
+    """The run's leaderboard: computed with the table, or (a report of a stored run) read where it is stored."""
+    stored = out / f"{LEADERBOARD_FILE}.parquet"
+    if table is None and stored.is_file():
+        return read_table(stored)
+    return write_leaderboard(read_results(out) if table is None else table, models, out, title=title)[0]
 
 
 def _grid(out: Path, table: pd.DataFrame | None, summary: pd.DataFrame) -> tuple[float, float] | None:

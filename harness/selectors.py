@@ -33,7 +33,8 @@ arithmetic is done in the working type, so float32 points get float32 steps.
 ``gmsw``
     Gill, Murray, Saunders & Wright, "Computing forward-difference intervals
     for numerical optimization", SIAM J. Sci. Stat. Comput. 4 (1983), 310-321,
-    algorithm FD. See :func:`_gmsw`.
+    algorithm FD, as the authors' NPSOL implements it (CHCORE). See
+    :mod:`harness.gmsw`.
 
 Evaluations
 -----------
@@ -57,8 +58,9 @@ Non-finite values
 Nothing raises when f returns NaN or inf. A lane whose search meets a
 non-finite value it cannot use falls back to the rule's eps step
 (``stepleman_winarsky``: ``eps_power`` for the base, i.e. ``cbrt_eps`` for
-``central``; ``gmsw``: ``sqrt_eps``); the evaluations already spent are still
-reported. Floating-point warnings raised *inside f* follow the caller's
+``central``; ``gmsw``: ``sqrt_eps``, after switching to one-sided trials where
+only one side leaves the domain, see :mod:`harness.gmsw`); the evaluations
+already spent are still reported. Floating-point warnings raised *inside f* follow the caller's
 ``np.errstate`` (so the engine's counter sees them); the selectors' own
 arithmetic (ratios with a zero denominator) is silent.
 """
@@ -101,8 +103,9 @@ SELECTOR_RULES: dict[str, dict[str, str]] = {
     },
     "gmsw": {
         "base": "forward",
-        "description": "Gill, Murray, Saunders & Wright (1983), algorithm FD: h_F = 2 sqrt(eps_A/|Phi|) "
-                       "from a second difference with cancellation ratio in [0.001, 0.1]",
+        "description": "Gill, Murray, Saunders & Wright (1983), algorithm FD as in NPSOL's CHCORE: "
+                       "h_F = 2 sqrt(eps_A/|Phi|) from a second difference whose condition error is in "
+                       "[0.001, 0.1], at most 3 trials",
         "step_scale": "search",
     },
 }
@@ -114,17 +117,6 @@ SW_BETA = 4.0
 """Reduction factor: ``h_{i+1} = h_i / SW_BETA`` (a power of two, so the reduction is exact)."""
 SW_H0 = 0.1
 """Initial step ``h_0 = SW_H0 * max(1, |x|)``."""
-
-# Gill-Murray-Saunders-Wright parameters.
-GMSW_C_LOW = 1e-3
-"""Lower bound on the cancellation-error ratio C(Phi) of an acceptable second difference."""
-GMSW_C_HIGH = 0.1
-"""Upper bound on C(Phi); also the bound on C(phi_F), C(phi_B) that defines h_s."""
-GMSW_FACTOR = 10.0
-"""Factor by which the trial interval is increased or decreased."""
-GMSW_MAX_CHANGES = 6
-"""K: at most this many changes of the trial interval after the first (so <= K + 1 trials)."""
-
 
 # --------------------------------------------------------------------------- #
 # Helpers                                                                     #
@@ -238,7 +230,10 @@ def _stepleman_winarsky(lanes: _Lanes, st: Stencil) -> _Selection:
       10 values of h in float64, 5 to 7 in float32.
     * Iterations: at most ``ceil(log_beta(0.1 / eps)) + 2`` values of h (27
       in float64, 12 in float32), i.e. until h is far below any useful step.
-      If monotonicity never breaks, the last h (smallest ``d``) is returned.
+      If monotonicity never breaks -- the iterations run out, or h vanishes
+      against x (``x + h == x``, e.g. ``(x - 1)**3`` at 1, whose differences
+      carry no rounding error) -- the last h of the run (smallest ``d``) is
+      returned, with ``d`` as the error estimate.
     * Domain safeguard (ours): while ``D(h_i)`` is not finite *and no finite
       value has been seen*, the start is moved to ``h_{i+1}`` (e.g. ``log``
       at 0.05, where ``x - h_0 < 0``). A non-finite value after a finite one,
@@ -272,6 +267,7 @@ def _stepleman_winarsky(lanes: _Lanes, st: Stencil) -> _Selection:
     active = np.ones(n, dtype=bool)
     fallback = np.zeros(n, dtype=bool)
     started = np.zeros(n, dtype=bool)
+    vanished = np.zeros(n, dtype=bool)  # the run ended because x + h == x
     D_prev = np.zeros(n, dtype=dtype)  # D_{i-1}
     d_prev = np.full(n, np.inf, dtype=dtype)  # d_{i-1} (inf before the first difference)
     h_prev = np.full(n, np.nan, dtype=dtype)  # h_{i-1}
@@ -297,8 +293,14 @@ def _stepleman_winarsky(lanes: _Lanes, st: Stencil) -> _Selection:
         finite = np.isfinite(D) & (hu > 0)
         was = started[idx]
 
+        # The step vanished against x (x + h == x) before monotonicity broke: the run is over, and
+        # like a run that exhausts its iterations it returns its last step (below, with 'unfinished').
+        ended = was & (hu == 0)
+        vanished[idx[ended]] = True
+        active[idx[ended]] = False
+
         # A non-finite value after a finite one: give up (eps fallback below).
-        lost = was & ~finite
+        lost = was & ~finite & ~ended
         fallback[idx[lost]] = True
         active[idx[lost]] = False
 
@@ -323,7 +325,7 @@ def _stepleman_winarsky(lanes: _Lanes, st: Stencil) -> _Selection:
         h[idx] = hi / beta
 
     # Searches that never broke monotonicity: the last (smallest-difference) step.
-    unfinished = active & started
+    unfinished = (active | vanished) & started
     chosen[unfinished] = h_prev[unfinished]
     err[unfinished] = d_prev[unfinished]
     fallback |= active & ~started
@@ -332,156 +334,6 @@ def _stepleman_winarsky(lanes: _Lanes, st: Stencil) -> _Selection:
         err[fallback] = np.nan
     err = err.astype(np.float64)
     err[~np.isfinite(err)] = np.nan
-    return _Selection(chosen, lanes.evals.copy(), err)
-
-
-def _gmsw(lanes: _Lanes) -> _Selection:
-    """Gill, Murray, Saunders & Wright (1983), algorithm FD, on every lane at once.
-
-    Quantities (at a trial interval h, with ``f0 = f(x)``)
-    -------------------------------------------------------
-    ``phi_F = (f(x+h) - f0) / h``, ``phi_B = (f0 - f(x-h)) / h``,
-    ``Phi = (f(x+h) - 2 f0 + f(x-h)) / h**2`` (second difference), and their
-    relative cancellation-error bounds ``C(phi_F) = 2 eps_A / (h |phi_F|)``,
-    ``C(phi_B) = 2 eps_A / (h |phi_B|)``, ``C(Phi) = 4 eps_A / (h**2 |Phi|)``
-    (a zero difference gives ``C = inf``). ``eps_A`` is the absolute error
-    in computed values of f; we take ``eps_A = eps * max(|f0|, 1)`` with eps
-    of the working type (the usual ``eps_R (1 + |f|)`` model: rounding
-    relative to f when ``|f| >= 1``, absolute at unit scale otherwise, which
-    also covers ``f(x) = 0``; it over-states the noise of a small f).
-
-    Steps
-    -----
-    FD1 (initial)
-        ``h = hbar = 10 * 2 (1 + |x|) sqrt(eps_A / (1 + |f0|))`` (our choice
-        of the initial trial interval): ten times the forward-difference
-        interval of a well-scaled function, which puts ``C(Phi)`` near the
-        middle of ``[0.001, 0.1]`` when ``|f''| ~ |f|`` (an acceptable
-        ``h_Phi`` is ``h_F / sqrt(C)``, 3 to 30 times ``h_F``), so that the
-        first trial is usually accepted. If ``C(Phi)`` is in ``[0.001, 0.1]``
-        accept ``h_Phi = h``; if below, go to FD2; if above, go to FD3.
-    FD2 (decrease, ``h <- h / 10``)
-        If ``C(Phi) > 0.1``, accept the previous interval (``h_Phi = h * 10``
-        with its ``Phi``); if in ``[0.001, 0.1]`` accept h; after K changes
-        accept h anyway (cancellation is still small there).
-    FD3 (increase, ``h <- 10 h``)
-        Accept the first h with ``C(Phi) <= 0.1``; after K changes go to FD5.
-    FD4 (result)
-        ``h_F = 2 sqrt(eps_A / |Phi(h_Phi)|)``, the minimiser of the forward
-        difference error bound ``h |Phi| / 2 + 2 eps_A / h``; the minimum,
-        ``2 sqrt(eps_A |Phi|)``, is the selector's own error estimate
-        (reported only when the base is ``forward`` or ``backward``).
-    FD5 (failure)
-        Throughout, ``h_s`` is the first trial interval at which
-        ``max(C(phi_F), C(phi_B)) <= 0.1``. If FD3 runs out: ``h_F = h_s``
-        (f looks nearly linear or odd about x, so ``Phi`` is unreliable), or
-        ``h_F = hbar`` if there is no ``h_s`` (f looks nearly constant). No
-        error estimate.
-
-    Fidelity: the structure above (three difference estimates and their
-    condition errors per trial, the window ``[0.001, 0.1]``, factor-10
-    changes, the fallback ``h_s``, the result formula) follows the paper as
-    we recall it, written without access to its text; details that may
-    differ are flagged as ours: ``hbar``, ``eps_A``, K = 6, and the FD2 limit
-    case. Not produced: the paper's further outputs (a central-difference
-    interval, diagnostics and return codes). The search uses exact steps
-    ``(x + h) - x``. A non-finite ``f(x)`` or trial value makes the lane fall
-    back to ``sqrt_eps`` (evaluations spent so far are still counted).
-
-    Cost: 1 + 2 per trial interval, at most 1 + 2 (K + 1) = 15 evaluations.
-    Whatever the base, the chosen step is the *forward*-difference interval.
-    """
-    dtype = lanes.dtype
-    t = dtype.type
-    x = lanes.x
-    n = x.size
-    eps = finfo(dtype).eps
-    c_low, c_high, factor = t(GMSW_C_LOW), t(GMSW_C_HIGH), t(GMSW_FACTOR)
-
-    f0 = np.asarray(lanes(np.arange(n), np.zeros((1, n), dtype=dtype))[0]).astype(dtype, copy=False)
-    finite0 = np.isfinite(f0)
-    abs_f0 = np.where(finite0, np.abs(f0), t(0)).astype(dtype)
-    eps_a = (eps * np.maximum(abs_f0, t(1))).astype(dtype)
-    hbar = (t(GMSW_FACTOR) * t(2) * (t(1) + np.abs(x)) * np.sqrt(eps_a / (t(1) + abs_f0))).astype(dtype)
-
-    h = hbar.copy()
-    mode = np.zeros(n, dtype=np.int8)  # 0 initial trial, 1 decreasing (FD2), 2 increasing (FD3)
-    changes = np.zeros(n, dtype=np.int64)
-    h_s = np.full(n, np.nan, dtype=dtype)
-    phi_prev = np.full(n, np.nan, dtype=dtype)
-    phi_acc = np.full(n, np.nan, dtype=dtype)  # Phi at the accepted h_Phi
-    failed = np.zeros(n, dtype=bool)
-    fallback = ~finite0
-    active = finite0.copy()
-
-    while True:
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        xi, hi = x[idx], h[idx]
-        hu = applied_step(xi, hi)
-        values = lanes(idx, np.stack([hu, -hu]))
-        fp, fm = values[0], values[1]
-        ok = np.isfinite(fp) & np.isfinite(fm) & (hu > 0)
-        fallback[idx[~ok]] = True
-        active[idx[~ok]] = False
-        idx, hi, hu, fp, fm = idx[ok], hi[ok], hu[ok], fp[ok], fm[ok]
-        ea, fc = eps_a[idx], f0[idx]
-        dplus, dminus = fp - fc, fc - fm
-        second = dplus - dminus
-        phi = (second / (hu * hu)).astype(dtype)
-        c_f = 2 * ea / np.abs(dplus)
-        c_b = 2 * ea / np.abs(dminus)
-        c_phi = 4 * ea / np.abs(second)
-
-        new_s = np.isnan(h_s[idx]) & (np.maximum(c_f, c_b) <= c_high)
-        h_s[idx[new_s]] = hi[new_s]
-
-        m = mode[idx]
-        k = changes[idx]
-        inside = (c_phi >= c_low) & (c_phi <= c_high)
-        at_limit = k >= GMSW_MAX_CHANGES
-        # FD1
-        acc0 = (m == 0) & inside
-        # FD2: previous interval if cancellation now too large; this one if inside or at the limit.
-        acc_prev = (m == 1) & (c_phi > c_high)
-        acc1 = (m == 1) & ~acc_prev & (inside | at_limit)
-        # FD3
-        acc2 = (m == 2) & (c_phi <= c_high)
-        fail = (m == 2) & ~acc2 & at_limit
-
-        accept = acc0 | acc1 | acc2
-        phi_acc[idx[accept]] = phi[accept]
-        phi_acc[idx[acc_prev]] = phi_prev[idx[acc_prev]]
-        failed[idx[fail]] = True
-        done = accept | acc_prev | fail
-        active[idx[done]] = False
-
-        cont = ~done
-        down = cont & ((m == 1) | ((m == 0) & (c_phi < c_low)))
-        up = cont & ~down
-        ci = idx[cont]
-        mode[idx[down]] = 1
-        mode[idx[up]] = 2
-        phi_prev[ci] = phi[cont]
-        changes[ci] += 1
-        h[idx[down]] = hi[down] / factor
-        h[idx[up]] = hi[up] * factor
-
-    chosen = np.full(n, np.nan, dtype=dtype)
-    err = np.full(n, np.nan, dtype=np.float64)
-    good = ~fallback & ~failed
-    with np.errstate(all="ignore"):
-        abs_phi = np.abs(phi_acc[good])
-        chosen[good] = t(2) * np.sqrt(eps_a[good] / abs_phi)
-        err[good] = (t(2) * np.sqrt(eps_a[good] * abs_phi)).astype(np.float64)
-    fs = failed & ~fallback
-    chosen[fs] = np.where(np.isnan(h_s[fs]), hbar[fs], h_s[fs])
-    bad = ~np.isfinite(chosen) | (chosen <= 0)
-    fallback |= bad
-    if fallback.any():
-        chosen[fallback] = _eps_steps(x[fallback], 2)
-        err[fallback] = np.nan
     return _Selection(chosen, lanes.evals.copy(), err)
 
 
@@ -504,7 +356,9 @@ def _select(rule: str, fn: Callable[..., Any], points: np.ndarray, base: Any) ->
     with np.errstate(all="ignore"):
         if rule == "stepleman_winarsky":
             return _stepleman_winarsky(lanes, st)
-        sel = _gmsw(lanes)
+        from .gmsw import gmsw  # its own module, which imports this one (lanes, fallback)
+
+        sel = gmsw(lanes)
     if st.offsets not in _ONE_SIDED:
         sel.error_estimate[:] = np.nan  # FD4's bound is for one-sided two-point differences only
     return sel

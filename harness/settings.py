@@ -13,20 +13,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
-import ml_dtypes
+from collections.abc import Iterator, Mapping
+
 import numpy as np
+
+
+class _NumberTypes(Mapping):
+    """Config name -> numpy dtype; the ``ml_dtypes`` types are imported on first use.
+
+    ``ml_dtypes`` registers hundreds of ufunc loops when imported (about
+    0.8 s), so a sweep that never names bfloat16 or a float8 type never pays it.
+    """
+
+    _NUMPY = {"float16": np.float16, "float32": np.float32, "float64": np.float64, "longdouble": np.longdouble}
+    _ML = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
+
+    def __getitem__(self, name: str) -> np.dtype:
+        if name in self._NUMPY:
+            return np.dtype(self._NUMPY[name])
+        if name in self._ML:
+            import ml_dtypes
+
+            return np.dtype(getattr(ml_dtypes, name))
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((*self._NUMPY, *self._ML))
+
+    def __len__(self) -> int:
+        return len(self._NUMPY) + len(self._ML)
+
 
 #: Number types a sweep may use, by config name: numpy's IEEE types and the
 #: machine-learning formats of ``ml_dtypes`` (see :mod:`harness.number_types`).
-DTYPES: dict[str, np.dtype] = {
-    "float16": np.dtype(np.float16),
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-    "longdouble": np.dtype(np.longdouble),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-    "float8_e4m3fn": np.dtype(ml_dtypes.float8_e4m3fn),
-    "float8_e5m2": np.dtype(ml_dtypes.float8_e5m2),
-}
+DTYPES: Mapping[str, np.dtype] = _NumberTypes()
 STEP_MODES = ("exact", "nominal")
 """How h is applied: ``exact`` uses ``(x + h) - x`` in the working type, ``nominal`` h as given."""
 STEP_SCALES = ("absolute", "relative")

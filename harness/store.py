@@ -35,7 +35,7 @@ META_FILE = "meta.json"
 PARTS_DIR = "parts"
 FIGURES_DIR = "figures"
 _VERSIONED = ("numdiff-harness", "numpy", "pandas", "pyarrow", "matplotlib", "mpmath", "hydra-core", "omegaconf",
-              "scipy", "numdifftools")
+              "scipy", "numdifftools", "jacobi", "numericalderivative", "findiff", "sympy")
 
 
 def _umask() -> int:

@@ -113,7 +113,8 @@ def sweep_block(spec: SweepSpec, block: BlockPlan, cache: ReferenceCache) -> Blo
     counter = FloatingPointCounter()
     fn = noisy(function.expression.numpy, function.noise)
     ctx = BlockContext(fn, points, spec.hs, spec.step, block.step_scale,
-                       frozenset().union(*(s.offsets() for s in schemes)), noise=function.noise)
+                       frozenset().union(*(s.offsets() for s in schemes)), noise=function.noise,
+                       expression=function.expression)
     with np.errstate(all="call", call=counter):
         results = [s.evaluate(ctx) for s in schemes]
     noise_kind, noise_level = noise_columns(function.noise)

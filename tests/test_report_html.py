@@ -134,7 +134,7 @@ def not_ok_counts(page: Node) -> dict[tuple[str, str], int]:
 # -- SVG inlining ---------------------------------------------------------------------------------------------------
 def test_inlined_svg_ids_are_prefixed_and_every_reference_resolves(figure_run):
     svgs = sorted((figure_run / "figures").glob("*.svg"))
-    assert len(svgs) == 5
+    assert len(svgs) == 6  # 3 error figures, 2 comparisons, the leaderboard
     texts = [svg.read_text() for svg in svgs]
     # The problem being solved: matplotlib repeats marker / clip-path ids across figures (fixed hash salt).
     raw_ids = [set(re.findall(r'\bid="([^"]+)"', t)) for t in texts]
@@ -205,6 +205,8 @@ def test_summary_has_every_curve_linking_to_its_inlined_figure(figure_run, figur
     assert all(len(f.find("svg")) == 1 for f in figures.values())
     compare = [f for f in figure_page.iter("figure") if f.attrs.get("class") == "compare"]
     assert len(compare) == 2 and all(f.find("svg") for f in compare)
+    run_wide = [f for f in figure_page.iter("figure") if f.attrs.get("class") == "compare run-figure"]
+    assert [f.attrs["id"] for f in run_wide] == ["run-figure-leaderboard"] and run_wide[0].find("svg")
     for row in rows:
         target = row[0].find("a")[0].attrs["href"].lstrip("#")
         figure = figures[target]
@@ -259,7 +261,7 @@ def test_optional_tables_and_row_cap(bad_run, tmp_path, monkeypatch):
     summary = pd.read_parquet(run / "summary.parquet")
     page = parse(write_report(run, summary, RowDigest.of_run(run), figures=False))
     titles = [s.find("h2")[0].text() for s in page.iter("section") if s.attrs.get("id", "").startswith("extra-")]
-    assert titles == ["Leaderboard", "Noise estimates (ECnoise)", "Other table"]
+    assert titles == ["Leaderboard", "Coverage", "Noise estimates (ECnoise)", "Other table"]  # every run has coverage
     head, rows = table_rows(page.by_id("extra-1").find("table")[0])
     assert head == ["scheme", "score"] and [r[1].attrs["data-v"] for r in rows] == ["0.5", "1.25"]
     assert len(table_rows(page.by_id("summary-table"))[1]) == 2

@@ -207,10 +207,12 @@ def test_evaluation_counts_of_the_searches():
     # GMSW accepts its first trial interval there: f(x) and f(x +- hbar).
     _, n = choose_steps("gmsw", np.exp, np.array([[1.0]]), base=make_scheme("forward"))
     assert n[0, 0] == 3
-    # A linear function: Phi ~ 0, FD3 increases h K = 6 times and gives up (FD5): 1 + 2 * 7.
+    # A linear function: SDCERR never small, CHCORE increases h for ITMAX = 3 trials and gives up
+    # (INFORM 2): 1 + 2 * 3 evaluations, HOPT = the first trial with a small FDCERR (the first trial).
     fn = parse_expression("3*x + 1").numpy
     h, n = choose_steps("gmsw", fn, np.array([[2.0]]), base=make_scheme("forward"))
-    assert n[0, 0] == 15 and np.isfinite(h).all()
+    first_trial = (2.0 + 10 * 2 * (1 + 2.0) * math.sqrt(EPS64)) - 2.0
+    assert n[0, 0] == 7 and h[0, 0] == first_trial
 
 
 # --------------------------------------------------------------------------- #
@@ -297,16 +299,32 @@ def test_nonfinite_values_fall_back_to_eps_rules():
             res = run(rule, "log(x)", [-1.0, 1e3])
             assert np.isnan(res.estimate[0, 0, 0]) and np.isnan(res.error_estimate[0, 0, 0])
             assert abs(res.estimate[0, 1, 0] - 1e-3) < 1e-3 * 1e-7  # the other lane is unaffected
-        # Never finite on x - h: SW falls back after its whole search, GMSW after its first trial.
+        # Never finite on x - h: SW falls back after its whole search; GMSW switches to one-sided trials
+        # (f(x + 2h) at the first trial, then 2 per trial: 1 + 3 + 2 + 2), and falls back after its first
+        # trial only when both sides leave the domain.
         h, n = chosen("stepleman_winarsky", "sqrt(x)", [0.0])
         assert h[0, 0] == np.cbrt(EPS64) and n[0, 0] == 2 * 27
         h, n = chosen("gmsw", "sqrt(x)", [0.0])
+        assert 0 < h[0, 0] < np.sqrt(EPS64) and n[0, 0] == 8
+        h, n = chosen("gmsw", "sqrt(x) + sqrt(-x)", [0.0])
         assert h[0, 0] == np.sqrt(EPS64) and n[0, 0] == 3
         # inf values
         h, n = chosen("stepleman_winarsky", "exp(x)", [800.0])
         assert h[0, 0] == np.cbrt(EPS64) * 800
         h, n = chosen("gmsw", "exp(x)", [800.0])
         assert h[0, 0] == np.sqrt(EPS64) * 800 and n[0, 0] == 1
+
+
+def test_stepleman_winarsky_returns_the_last_step_when_monotonicity_never_breaks():
+    # (x - 1)**3 at 1: D(h) = h**2 with no rounding error, so the differences keep falling by 16 until h
+    # vanishes against x (h_25 < ulp(1) / 2 after 25 halvings by 4). The docstring's rule: the last step of
+    # the run and its difference, not the cbrt_eps fallback (which the code returned after 52 evaluations).
+    from harness.selectors import choose_steps_and_estimate
+
+    fn = parse_expression("(x - 1)**3").numpy
+    h, n, err = choose_steps_and_estimate("stepleman_winarsky", fn, np.array([[1.0]]), base=make_scheme("central"))
+    assert h[0, 0] == 0.1 / 4.0**24 and n[0, 0] == 2 * 26
+    assert err[0, 0] == pytest.approx(h[0, 0] ** 2 * 15, rel=1e-6)  # |D(h) - D(4h)| = 15 h**2
 
 
 def test_stepleman_winarsky_moves_its_start_into_the_domain():

@@ -1,17 +1,23 @@
-"""Library baselines as schemes: real scipy and numdifftools calls (see :mod:`harness.baselines`)."""
+"""Library baselines as schemes: real calls of scipy, numdifftools, jacobi, numericalderivative, findiff.
+
+See :mod:`harness.baselines` and :mod:`harness.libraries`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from .. import validate as check
 from .. import baselines as libraries
 from ..baselines import BASELINE_METHODS, evaluate_baseline
 from ..evaluate import BlockContext, SchemeEstimates
 from ..number_types import is_ml_float
+from ..model import ErrorModel
+from ..stencils import stencil_from_offsets
 from ..settings import DTYPES
 from .base import Scheme
+from .stencil import StencilScheme
 
 
 @dataclass(frozen=True)
@@ -33,9 +39,9 @@ class BaselineScheme(Scheme):
     adaptive : bool
         True when the library chooses the step (one row per point).
     library : str
-        ``'scipy'`` or ``'numdifftools'``.
+        A name in :data:`harness.baselines.LIBRARIES`.
     derivative : int
-        Always 1 (first derivatives).
+        Derivative order (1 but for findiff's third-derivative method).
     """
 
     name: str
@@ -56,7 +62,7 @@ class BaselineScheme(Scheme):
         method = check.one_of(f"{key}.method", spec.get("method"), BASELINE_METHODS)
         info = BASELINE_METHODS[method]
         return cls(name=name, method=method, accuracy=info["accuracy"], n_evals=info["n_evals"],
-                   adaptive=info["adaptive"], library=info["library"])
+                   adaptive=info["adaptive"], library=info["library"], derivative=info.get("derivative", 1))
 
     def skip(self, *, dtype: str, dim: int) -> str | None:
         if not libraries.available(self.library):
@@ -72,7 +78,25 @@ class BaselineScheme(Scheme):
 
     def evaluate(self, ctx: BlockContext) -> SchemeEstimates:
         hs = ctx.hs if ctx.hs.ndim == 1 else ctx.hs.reshape(ctx.hs.shape[0], -1)[:, 0]
-        return evaluate_baseline(self, ctx.fn, ctx.points, hs)
+        return evaluate_baseline(self, ctx.fn, ctx.points, hs, expression=ctx.expression)
+
+    # A fixed-step method whose weights are a stencil's (findiff) has that stencil's error model.
+    def _model_scheme(self) -> StencilScheme | None:
+        offsets = BASELINE_METHODS[self.method].get("model_offsets")
+        if offsets is None:
+            return None
+        return StencilScheme(self.name, stencil_from_offsets(offsets, self.derivative))
+
+    def model_order(self) -> int:
+        stencil = self._model_scheme()
+        return 0 if stencil is None else stencil.model_order()
+
+    def model(self, deriv: Callable[[int], float], dtype: Any, *, eps_factor: float, noise: float | None,
+              window: bool = True) -> ErrorModel | None:
+        stencil = self._model_scheme()
+        if stencil is None:
+            return None
+        return stencil.model(deriv, dtype, eps_factor=eps_factor, noise=noise, window=window)
 
 
 def make_baseline(name: str, spec: Mapping[str, Any] | str | None = None, *, key: str | None = None) -> BaselineScheme:
