@@ -310,6 +310,7 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
         ax.text(0.5, 0.5, f"no reliable errors to plot\n(reference: {status})", transform=ax.transAxes,
                 ha="center", va="center", fontsize=9, color="0.3")
         ax.set_ylim(1e-16, 1)
+    _decade_ticks(ax.yaxis, *ax.get_ylim())
     if ax.get_legend_handles_labels()[0]:
         fig.legend(*ax.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, bottom - 0.5 * inch),
                    ncol=2, frameon=False, borderaxespad=0, columnspacing=1.5, handlelength=2.6)
@@ -355,7 +356,11 @@ def _draw_guides(ax: Any, truncation: dict[int, tuple[float, float, float]],
 
 
 def _decade_ticks(axis: Any, lo: float, hi: float, most: int = 10) -> None:
-    """Major ticks at whole decades with a round stride (1, 2, 5, 10, 20, 25, 50, 100 decades)."""
+    """Major ticks at whole decades with a round stride (1, 2, 5, 10, 20, 25, 50, 100 decades), no minor ticks.
+
+    Minor ticks of a log axis cost a tick object each (most of the drawing
+    time of a small figure); the major grid lines carry the scale.
+    """
     a, b = int(np.ceil(np.log10(lo))), int(np.floor(np.log10(hi)))
     stride = next((s for s in (1, 2, 5, 10, 20, 25, 50, 100) if (b - a) // s + 1 <= most), 100)
     first = -(-a // stride) * stride
@@ -483,6 +488,9 @@ def draw_comparison_figure(summary: pd.DataFrame, function: str, *, derivative_o
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, borderaxespad=0)
+        lo_y, hi_y = ax.get_ylim()
+        ax.set_ylim(min(lo_y, 10 ** np.floor(np.log10(lo_y))), max(hi_y, 10 ** np.ceil(np.log10(hi_y))))
+        _decade_ticks(ax.yaxis, *ax.get_ylim())
     return fig
 
 
