@@ -80,6 +80,8 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
 from itertools import product
 from typing import Any
 
@@ -87,9 +89,23 @@ import mpmath
 import numpy as np
 
 from .settings import ReferenceSettings
-__all__ = ["MAX_ORDER", "REFERENCE_STATUSES", "Reference", "point_key", "reference_derivative"]
+from .stencils import fornberg_weights
+__all__ = ["MAX_ORDER", "REFERENCE_METHODS", "REFERENCE_STATUSES", "NotReal", "Reference", "exact_point",
+           "point_key", "reference_derivative", "to_float64"]
 
 REFERENCE_STATUSES = ("ok", "complex", "nonfinite", "disagree", "undefined", "error")
+REFERENCE_METHODS = ("arb", "mpmath_checked")
+"""How a reference was computed: certified Arb ball arithmetic (:mod:`harness.certified`) or the
+checked high-precision differences of this module."""
+
+
+class NotReal(ArithmeticError):
+    """Raised by an ``f_mp`` that leaves the real domain (status ``'complex'``).
+
+    A strictly real evaluation (:func:`harness.series.real_mpmath`) raises it
+    at the first intermediate value that is not real, e.g. ``sqrt`` of a
+    negative number in ``sqrt(x)**2``, whose final value would be real again.
+    """
 
 MAX_ORDER = 6
 """Largest total derivative order accepted."""
@@ -111,6 +127,13 @@ far more (working precision grows like ``(N + 2) q``) and check nothing more.
 _PROBE_BITS = 10
 """Scale probes sit at ``x +- L * 2**-10``: inside the point's binade, so they
 never cross zero, yet far enough to see the size of ``f`` when ``f(x) == 0``."""
+
+_SINGULAR_EXTRA = 3
+"""Extra working precision, in multiples of the step's bits, of stencils that avoid a point where f
+itself fails (a removable singularity such as sin(x)/x at 0): f cancels about ``k log2(1/h)`` bits
+internally next to a zero of order k of its numerator and denominator. Too few bits show as
+disagreement between the two central estimates (their precisions and steps differ), never as a
+wrong number."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,8 @@ class Reference:
         ``'ok'`` only if reliable; otherwise one of :data:`REFERENCE_STATUSES`.
     message : str
         Why the reference is not ok ('' when ok).
+    method : str
+        How it was computed, one of :data:`REFERENCE_METHODS`.
 
     Examples
     --------
@@ -151,6 +176,7 @@ class Reference:
     digits: float
     status: str
     message: str
+    method: str = "mpmath_checked"
 
     @property
     def reliable(self) -> bool:
@@ -170,6 +196,7 @@ def _ratio(v: Any) -> tuple[int, int] | None:
         man, exp = v.man_exp
         if man is None or man == 0:
             return (0, 1)
+        man = -man if v < 0 else man  # man_exp holds |mantissa|
         return (int(man) << exp, 1) if exp >= 0 else (int(man), 1 << -exp)
     if isinstance(v, (np.floating, np.integer)):
         if isinstance(v, np.floating) and not np.isfinite(v):
@@ -188,6 +215,14 @@ def _exact_mpf(num: int, den: int) -> mpmath.mpf:
         raise ValueError(f"{num}/{den} is not a binary floating-point value")
     with mpmath.workprec(max(num.bit_length(), 1) + 8):
         return mpmath.ldexp(mpmath.mpf(num), -(den.bit_length() - 1))
+
+
+def exact_point(point: Sequence[Any]) -> list[mpmath.mpf] | None:
+    """The exact binary value of every coordinate as an mpf, or None if one is not finite."""
+    ratios = [_ratio(v) for v in point]
+    if any(r is None for r in ratios):
+        return None
+    return [_exact_mpf(*r) for r in ratios]
 
 
 def point_key(v: Any) -> str:
@@ -243,6 +278,8 @@ def _call(f: Callable[..., Any], coords: list[mpmath.mpf]) -> mpmath.mpf:
     """f(*coords) as a real finite mpf, or raise _Failed."""
     try:
         y = f(*coords)
+    except NotReal as exc:
+        raise _Failed("complex", f"f{_coords_text(coords)} is not real: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any failure of user code becomes a status
         raise _Failed("error", f"f{_coords_text(coords)} raised {type(exc).__name__}: {exc}") from None
     if isinstance(y, mpmath.mpc):
@@ -273,6 +310,7 @@ class _Problem:
     fmax: mpmath.mpf             # largest |f| seen so far (F)
     f0: mpmath.mpf = mpmath.mpf(0)     # f(x)
     fdev: mpmath.mpf = mpmath.mpf(0)   # largest |f(s) - f(x)| over the central stencils' samples
+    moved: bool = False                # some stencil sample differs from f(x)
 
     def work_prec(self, target: int, step_bits: int) -> int:
         """Working precision for a stencil with h_i = l_i * 2**-step_bits."""
@@ -296,6 +334,7 @@ class _Problem:
                     weight *= (-1) ** (n - k) * math.comb(n, k)
                 y = _call(self.f, coords)
                 self.fmax = max(self.fmax, abs(y))
+                self.moved = self.moved or y != self.f0
                 if direction == 0:
                     self.fdev = max(self.fdev, abs(y - self.f0))
                 total += weight * y
@@ -305,6 +344,37 @@ class _Problem:
             if direction < 0 and sum(self.orders) % 2:
                 result = -result
             return result
+
+    def rule_stencil(self, step_bits: int, work: int, rules: Sequence[Sequence[tuple[int, Fraction]]]) -> mpmath.mpf:
+        """``sum prod_i w_i f(x + o_i h_i) / prod_i h_i**n_i``, one rule of (offset, weight) per active coordinate."""
+        hexp = [min(e, 0) - step_bits for e in self.mags]
+        with mpmath.workprec(work):
+            total = mpmath.mpf(0)
+            for combo in product(*rules):
+                coords = list(self.xs)
+                weight = mpmath.mpf(1)
+                for i, (off, w), he in zip(self.active, combo, hexp):
+                    coords[i] = mpmath.fadd(self.xs[i], mpmath.ldexp(mpmath.mpf(off), he), exact=True)
+                    weight *= mpmath.mpf(w.numerator) / w.denominator
+                y = _call(self.f, coords)
+                self.fmax = max(self.fmax, abs(y))
+                total += weight * y
+            return mpmath.ldexp(total, -sum(self.orders[i] * he for i, he in zip(self.active, hexp)))
+
+    def varies_nearby(self, work: int) -> bool:
+        """Whether f at ``x +- max(L, 1) * 2**-_PROBE_BITS`` (an absolute distance) differs from f(x)."""
+        with mpmath.workprec(work):
+            for d in (1, -1):
+                coords = list(self.xs)
+                for i, e in zip(self.active, self.mags):
+                    coords[i] = mpmath.fadd(self.xs[i], mpmath.ldexp(mpmath.mpf(d), max(e, 0) - _PROBE_BITS),
+                                            exact=True)
+                try:
+                    if _call(self.f, coords) != self.f0:
+                        return True
+                except _Failed:
+                    return True
+        return False
 
     def probe_size(self, work: int) -> None:
         """Update fmax with |f| at x +- L * 2**-_PROBE_BITS (failures ignored)."""
@@ -322,6 +392,21 @@ class _Problem:
                     pass
 
 
+@lru_cache(maxsize=None)
+def _punctured_rule(n: int, direction: int) -> tuple[tuple[int, Fraction], ...]:
+    """Exact (offset, weight) pairs for f^(n) at 0 from samples that avoid 0.
+
+    Central (direction 0): the odd offsets ``-n, -n+2, ..., n`` for odd n (the
+    binomial difference) and ``+-1, +-3, ..., +-(n+1)`` for even n, error O(h^2);
+    one-sided: ``d, 2d, ..., (n+1)d``, error O(h). Weights by Fornberg's algorithm.
+    """
+    if direction == 0:
+        offsets = list(range(-n, n + 1, 2)) if n % 2 else list(range(-n - 1, n + 2, 2))
+    else:
+        offsets = [direction * k for k in range(1, n + 2)]
+    return tuple(zip(offsets, fornberg_weights(offsets, n)))
+
+
 def _to_float64(v: mpmath.mpf) -> float:
     """Round an mpf to the nearest float64 (ties to even), subnormals included."""
     if v == 0:
@@ -331,6 +416,9 @@ def _to_float64(v: mpmath.mpf) -> float:
             m = mpmath.nint(mpmath.ldexp(v, 1074))
         return math.ldexp(int(m), -1074)
     return mpmath.libmp.to_float(v._mpf_, rnd=mpmath.libmp.round_nearest)
+
+
+to_float64 = _to_float64
 
 
 def _agreement(a: mpmath.mpf, b: mpmath.mpf, zero_scale: mpmath.mpf, cap: float) -> float:
@@ -420,10 +508,9 @@ def reference_derivative(
     min_digits = float(min_digits)
     if not 0 <= min_digits <= dps:
         raise ValueError(f"min_digits must be in [0, dps={dps}], got {min_digits}")
-    ratios = [_ratio(v) for v in point]
-    if any(r is None for r in ratios):
+    xs = exact_point(point)
+    if xs is None:
         return _unreliable("undefined", f"point {tuple(float(v) for v in point)} is not finite")
-    xs = [_exact_mpf(*r) for r in ratios]
     saved = mpmath.mp.prec
     try:
         return _reference(f_mp, xs, ords, dps, min_digits)
@@ -444,13 +531,18 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
     side_bits = 2 * p + _GUARD + 10 * (n_total + 1)  # one-sided: error O(h), so a much smaller step
     work_c = prob.work_prec(p, p + central_bits)
 
-    # f at the point decides the status outright if it fails.
+    # f at the point decides the status outright if it is not real there. If f fails at the point
+    # itself (0/0 in sin(x)/x at 0), stencils that avoid the point may still find a limit: they
+    # must all agree, else the failure at the point stands (a pole such as 1/x at 0).
+    singular: _Failed | None = None
     try:
         with mpmath.workprec(work_c):
             prob.f0 = _call(f, list(xs))
             prob.fmax = abs(prob.f0)
     except _Failed as fail:
-        return _unreliable(fail.status, f"at the point: {fail.text}")
+        if fail.status == "complex":
+            return _unreliable(fail.status, f"at the point: {fail.text}")
+        singular = fail
     prob.probe_size(work_c)
 
     q_hi = p + _EXTRA_BITS
@@ -465,7 +557,11 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
     failures: list[tuple[str, _Failed]] = []
     for name, step_bits, work, direction in plans:
         try:
-            results[name] = prob.stencil(step_bits, work, direction)
+            if singular is None:
+                results[name] = prob.stencil(step_bits, work, direction)
+            else:
+                rules = [_punctured_rule(orders[i], direction) for i in active]
+                results[name] = prob.rule_stencil(step_bits, work + _SINGULAR_EXTRA * step_bits, rules)
         except _Failed as fail:
             failures.append((name, fail))
     if failures:
@@ -474,6 +570,12 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
                 break
         parts = [f"{name}: {fl.text}" for name, fl in failures]
         parts += [f"{name} {_fmt(v)}" for name, v in results.items()]
+        if singular is not None:
+            return _unreliable(singular.status, f"at the point: {singular.text}; stencils avoiding the point: "
+                               + "; ".join(parts))
+        if status == "complex" and len(failures) == 1 and failures[0][0] in ("left", "right"):
+            parts.insert(0, f"one-sided: f is real only {'right' if failures[0][0] == 'left' else 'left'} "
+                            f"of the point (an end of its real domain)")
         return _unreliable(status, "; ".join(parts))
 
     c0, chi, right, left = (results[name] for name, *_ in plans)
@@ -503,11 +605,20 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
             why = "central estimates depend on precision and step (singular or ill-conditioned near the point?)"
         else:
             why = "one-sided estimates disagree with the central ones"
+        if singular is not None:
+            return _unreliable(singular.status, f"at the point: {singular.text}; stencils avoiding the point "
+                               f"agree to {digits:.1f} digits only, no limit ({estimates})", digits)
         return _unreliable(
             "disagree",
             f"{why}; estimates agree to {digits:.1f} digits < min_digits {min_digits:g} ({estimates})",
             digits,
         )
+    if singular is None and not prob.moved and prob.varies_nearby(work_c):
+        # Every sample equals f(x) although f changes nearby (cos at 1e-300: f' = -1e-300 is far below
+        # what the working precision resolves over these steps): a zero here would be invented.
+        return _unreliable("disagree", f"every stencil sample equals f(x) = {_fmt(prob.f0)} at the working "
+                           f"precision although f changes near the point: the derivative is below what the "
+                           f"steps resolve, not known to be 0")
 
     # Below T the derivative is zero at the working precision: say so exactly, rather than
     # report a truncation residue such as 1e-177 for ((x-1)**3)'(1). T comes from |f| at
