@@ -59,7 +59,8 @@ from .reference import (NotReal, Reference, _validate_orders, exact_point, refer
 from .series import SeriesUnavailable, compile_series, real_mpmath
 from .settings import ReferenceSettings
 
-__all__ = ["EXTRA_BITS", "MAX_DIRECTIONS", "certified_derivatives", "certified_reference"]
+__all__ = ["EXTRA_BITS", "MAX_DIRECTIONS", "arb_point", "certified_derivatives", "certified_reference",
+           "derivative_ball", "directions"]
 
 EXTRA_BITS = (64, 256, 1024, 4096)
 """Working precision over the target, tried in turn until the ball certifies ``dps`` digits."""
@@ -188,6 +189,32 @@ def _ball(series: Any, xs: list[arb], orders: tuple[int, ...], mags: list[int], 
     return value, size
 
 
+def derivative_ball(expression: Expression, point: Sequence[Any], orders: Sequence[int], *,
+                    dps: int = ReferenceSettings.dps) -> arb:
+    """The Arb ball of a partial derivative at the first working precision of :func:`certified_reference`.
+
+    Raises
+    ------
+    SeriesUnavailable, NotReal
+        As :meth:`harness.series.SeriesFunction.taylor`.
+    """
+    ords = _validate_orders(point, orders)
+    exact = arb_point(point)
+    if exact is None:
+        raise SeriesUnavailable(f"point {tuple(point)} is not finite")
+    xs, mags = exact
+    return _ball(compile_series(expression), xs, ords, mags, mpmath.libmp.dps_to_prec(dps) + EXTRA_BITS[0])[0]
+
+
+def _intermediate_size(series: Any, xs: list[arb], orders: tuple[int, ...], prec: int) -> arb:
+    """``alpha! sum_v |w_v| max |c_N|`` over the expression's intermediate values (see :func:`_ball`)."""
+    total = sum(orders)
+    with flint.ctx.workprec(prec):
+        size = sum((series.intermediate_size(xs, list(v), total, prec) * abs(float(w)) for v, w in directions(orders)),
+                   arb(0))
+        return size * math.prod(math.factorial(n) for n in orders)
+
+
 def certified_reference(expression: Expression, point: Sequence[Any], orders: Sequence[int], *,
                         dps: int = ReferenceSettings.dps,
                         min_digits: float = ReferenceSettings.min_digits) -> Reference:
@@ -251,6 +278,9 @@ def _arb_reference(expression: Expression, point: list[arb], mags: list[int], or
             if digits >= cap:
                 break
     if value.contains(0):
+        involved = _intermediate_size(series, point, orders, p + EXTRA_BITS[-1])
+        if value.abs_upper() <= involved * arb(2) ** -p:
+            return Reference(mpmath.mpf(0), 0.0, 0.0, cap, "ok", "", "arb")
         return Reference(None, math.nan, math.nan, 0.0, "disagree",
                          f"the Arb ball {value.str(5, radius=True)} contains 0 but its radius exceeds the zero "
                          f"threshold {threshold.str(3)} at {p + EXTRA_BITS[-1]} bits", "arb")

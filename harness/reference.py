@@ -573,9 +573,10 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
         if singular is not None:
             return _unreliable(singular.status, f"at the point: {singular.text}; stencils avoiding the point: "
                                + "; ".join(parts))
-        if status == "complex" and len(failures) == 1 and failures[0][0] in ("left", "right"):
-            parts.insert(0, f"one-sided: f is real only {'right' if failures[0][0] == 'left' else 'left'} "
-                            f"of the point (an end of its real domain)")
+        failed = {name: fl.status for name, fl in failures}
+        for side, other in (("left", "right"), ("right", "left")):
+            if failed.get(side) == "complex" and other in results:
+                parts.insert(0, f"one-sided: f is real only {other} of the point (an end of its real domain)")
         return _unreliable(status, "; ".join(parts))
 
     c0, chi, right, left = (results[name] for name, *_ in plans)
@@ -613,9 +614,11 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
             f"{why}; estimates agree to {digits:.1f} digits < min_digits {min_digits:g} ({estimates})",
             digits,
         )
-    if singular is None and not prob.moved and prob.varies_nearby(work_c):
-        # Every sample equals f(x) although f changes nearby (cos at 1e-300: f' = -1e-300 is far below
-        # what the working precision resolves over these steps): a zero here would be invented.
+    if singular is None and not prob.moved and any(e < 0 for e in mags) and prob.varies_nearby(work_c):
+        # Steps relative to a small point (|x| < 1/2) and every sample equal to f(x), although f changes
+        # nearby: cos at 1e-300 has f' = -1e-300, far below what the working precision resolves over
+        # steps of 1e-300 * 2**-p. Reporting 0 would invent a zero. (At |x| >= 1/2 the steps are
+        # absolute and equal samples do bound |f'| far below T: (x**3 + 1)'(0) is 0.)
         return _unreliable("disagree", f"every stencil sample equals f(x) = {_fmt(prob.f0)} at the working "
                            f"precision although f changes near the point: the derivative is below what the "
                            f"steps resolve, not known to be 0")

@@ -23,6 +23,7 @@ import pandas as pd
 from .analysis import summarize_curves, summary_markdown
 from .curves import analyse_table
 from .errors import RunDirError
+from .refcache import ALGORITHM_VERSION
 from .store import (CURVES_FILE, META_FILE, MODEL_FILE, PARTS_DIR, RESULTS_FILE, atomic_path, package_versions,
                     read_meta, read_results, read_table, remove_stale_temporaries, write_json, write_parquet)
 from .sweep import BlockPlan, BlockResult
@@ -34,8 +35,8 @@ def spec_fingerprint(spec: Any) -> str:
     """SHA-256 of everything that determines the stored tables of a sweep.
 
     Functions, points, schemes, grid, number types, step conventions,
-    reference and model settings, the experiment name and the package
-    version; not the plot settings (figures are always redrawn from the
+    reference and model settings, the reference algorithm's version, the
+    experiment name and the package version; not the plot settings (figures are always redrawn from the
     tables), the reference cache folder nor the memory budget (chunking
     changes no row).
     """
@@ -47,7 +48,7 @@ def spec_fingerprint(spec: Any) -> str:
         "dtypes": list(spec.dtypes),
         "step": spec.step,
         "step_scales": list(spec.step_scales),
-        "reference": [spec.reference.dps, spec.reference.min_digits],
+        "reference": [spec.reference.dps, spec.reference.min_digits, ALGORITHM_VERSION],
         "model": dataclasses.asdict(spec.model),
         "name": spec.name,
         "version": package_versions().get("numdiff-harness"),

@@ -126,7 +126,7 @@ def sweep_block(spec: SweepSpec, block: BlockPlan, cache: ReferenceCache) -> Blo
     regimes, curves = analyse_table(table, kinds.__getitem__)
     table["regime"] = regimes
     models = model_rows(function, points, schemes, block.dtype, spec.step, block.step_scale, spec.model,
-                        block.start)
+                        block.start, cache)
     return BlockResult(table, models, curves, dict(counter.counts))
 
 
