@@ -9,7 +9,12 @@ Prints, on this machine and in one run:
 * a plain Python loop over h and points doing the same estimates, the way
   the seed documents do it (numpy functions on scalars), and the same loop
   with the ``math`` module, the fastest a scalar loop gets;
-* the tidy-table build and the reference computation, for context.
+* the tidy-table build, for context;
+* the references of f' at the same points by both paths, side by side: the
+  checked mpmath differences (:func:`harness.reference.reference_derivative`,
+  the path before Arb) and the certified Arb series
+  (:func:`harness.certified.certified_reference`, what a sweep uses), with
+  how far the two agree.
 
 Figures are best-of-N wall times (``time.perf_counter``); the script asserts
 nothing about speed.
@@ -23,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import mpmath
 import numpy as np
 
 from .expr import parse_expression
@@ -123,16 +129,34 @@ def main(argv: list[str] | None = None) -> None:
     from .table import finalize, scheme_rows
 
     fn = FunctionSpec("bench", expr, points)
-    cache = ReferenceCache()
+    settings = ReferenceSettings()
+    checked_cache = ReferenceCache()
     t0 = time.perf_counter()
-    ref = reference_table(fn, points, [(1,)], ReferenceSettings(), cache)
-    t_ref = time.perf_counter() - t0
+    checked = [checked_cache.get(EXPRESSION, expr.mpmath, (x,), (1,), dps=settings.dps, min_digits=settings.min_digits)
+               for x in xs]
+    t_checked = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = reference_table(fn, points, [(1,)], settings, ReferenceCache())
+    t_arb = time.perf_counter() - t0
     t0 = time.perf_counter()
     finalize([scheme_rows(experiment="bench", function="bench", expression=EXPRESSION, points=points,
                           dtype="float64", step="exact", hs=hs, estimates=e, reference=ref) for e in est])
     t_table = time.perf_counter() - t0
-    print(f"reference (mpmath, {args.points} points, once)  {t_ref:7.2f} s   ({t_ref / args.points * 1e3:.2f} ms each)")
     print(f"tidy table build ({n_est:,} rows)     {t_table * 1e3:7.1f} ms")
+    n = args.points
+    methods = {m: int((ref["method"] == m).sum()) for m in np.unique(ref["method"].astype(str))}
+    ok = (ref["status"][:, 0] == "ok") & np.array([r.reliable for r in checked])
+    with mpmath.workdps(settings.dps + 10):
+        gap = max((abs(mpmath.mpf(float(h)) + mpmath.mpf(float(lo)) - r.value) / abs(r.value)
+                   for h, lo, r, good in zip(ref["hi"][:, 0], ref["lo"][:, 0], checked, ok) if good and r.value),
+                  default=mpmath.mpf(0))
+    print(f"references of f' at the same {n} points (dps {settings.dps}), computed once each:")
+    print(f"  checked mpmath differences   {t_checked:7.3f} s  {n / t_checked:9,.0f} refs/s  "
+          f"({t_checked / n * 1e6:7.1f} us each)")
+    print(f"  certified Arb series         {t_arb:7.3f} s  {n / t_arb:9,.0f} refs/s  "
+          f"({t_arb / n * 1e6:7.1f} us each)   Arb/checked speed-up {t_checked / t_arb:5.1f}x")
+    print(f"  methods {methods}; both ok at {int(ok.sum())} points, hi + lo within "
+          f"{mpmath.nstr(gap, 2)} relative of the checked value")
     if args.scale:
         scale_benchmarks()
 

@@ -18,16 +18,18 @@ extracted exactly by Lagrange interpolation on the nodes
 weights), so a Hessian entry costs two series of order 2
 (``(c(1) - c(-1)) / 2``). Ball arithmetic carries the radius through.
 
-A ball that contains 0 is a certified *zero or tiny*: ``|f^(n)| <= |mid| + rad``.
-It is stored as the reference 0.0 with status ``'ok'`` and digits ``dps`` only
-when that bound is below ``T = S * 2**-p``, the threshold of
-:mod:`harness.reference`, with ``S`` the size of ``f`` on the point's length
-scale (its Taylor polynomial at ``x +- L/1024`` over ``max(L, 1)**n``): the
-derivative is then zero at the working precision, far below any float64
-estimate's error. An exact zero (``rad == 0``) is always stored. A ball that
-still straddles 0 above ``T`` at the highest precision is ``'disagree'``, never
-a number. A certified non-zero value is never rounded to 0, however small
-(``cos'(1e-300) = -1e-300``).
+A ball that contains 0 is a certified *zero or tiny*: ``|f^(n)| <= B = |mid| + rad``.
+It is stored as the reference 0.0 with status ``'ok'`` and digits ``dps``
+only when B is below what float64 can show: ``B <= T = S * 2**-p``, the zero
+threshold of :mod:`harness.reference`, with ``S`` the size of ``f`` on the
+point's length scale (its Taylor polynomial at ``x +- L/1024`` over
+``max(L, 1)**n``), so the derivative is zero at the working precision,
+relative to f; or ``B <= 2**-1075``, so every value in the ball rounds to
+0.0 in float64 (f identically 0 computed with cancellation, ``g - g``,
+reaches it as the precision is raised). An exact zero (``rad == 0``) is
+always stored. A ball that still straddles 0 above both at the highest
+precision is ``'disagree'``, never a number. A certified non-zero value is
+never rounded to 0, however small (``cos'(1e-300) = -1e-300``).
 
 An argument certainly outside a function's real domain gives ``'complex'``
 (numpy's real f is NaN there). Where the series cannot be formed (a domain
@@ -69,6 +71,8 @@ MAX_DIRECTIONS = 64
 """Most directional series one mixed partial may take; beyond, the checked mpmath path decides."""
 
 _LOG10_2 = math.log10(2)
+_FLOAT64_ZERO = arb(2) ** -1075
+"""Every real number of magnitude at most this rounds to 0.0 in float64 (half the smallest subnormal)."""
 _PROBE_BITS = 10  # as harness.reference: the size of f is taken at x +- L * 2**-10
 
 
@@ -206,15 +210,6 @@ def derivative_ball(expression: Expression, point: Sequence[Any], orders: Sequen
     return _ball(compile_series(expression), xs, ords, mags, mpmath.libmp.dps_to_prec(dps) + EXTRA_BITS[0])[0]
 
 
-def _intermediate_size(series: Any, xs: list[arb], orders: tuple[int, ...], prec: int) -> arb:
-    """``alpha! sum_v |w_v| max |c_N|`` over the expression's intermediate values (see :func:`_ball`)."""
-    total = sum(orders)
-    with flint.ctx.workprec(prec):
-        size = sum((series.intermediate_size(xs, list(v), total, prec) * abs(float(w)) for v, w in directions(orders)),
-                   arb(0))
-        return size * math.prod(math.factorial(n) for n in orders)
-
-
 def certified_reference(expression: Expression, point: Sequence[Any], orders: Sequence[int], *,
                         dps: int = ReferenceSettings.dps,
                         min_digits: float = ReferenceSettings.min_digits) -> Reference:
@@ -270,7 +265,7 @@ def _arb_reference(expression: Expression, point: list[arb], mags: list[int], or
             raise SeriesUnavailable("the derivative's ball is not finite")
         if value.contains(0):
             bound = value.abs_upper()
-            if bound == 0 or bound <= threshold:
+            if bound == 0 or bound <= threshold or bound <= _FLOAT64_ZERO:
                 return Reference(mpmath.mpf(0), 0.0, 0.0, cap, "ok", "", "arb")
             digits = 0.0
         else:
@@ -278,9 +273,6 @@ def _arb_reference(expression: Expression, point: list[arb], mags: list[int], or
             if digits >= cap:
                 break
     if value.contains(0):
-        involved = _intermediate_size(series, point, orders, p + EXTRA_BITS[-1])
-        if value.abs_upper() <= involved * arb(2) ** -p:
-            return Reference(mpmath.mpf(0), 0.0, 0.0, cap, "ok", "", "arb")
         return Reference(None, math.nan, math.nan, 0.0, "disagree",
                          f"the Arb ball {value.str(5, radius=True)} contains 0 but its radius exceeds the zero "
                          f"threshold {threshold.str(3)} at {p + EXTRA_BITS[-1]} bits", "arb")
@@ -303,16 +295,16 @@ def certified_derivatives(expression: Expression, point: Sequence[float], compon
                           dps: int) -> list[float] | None:
     """``f, f', ..., f^(n)`` along one coordinate as floats, from one Arb series.
 
-    A derivative whose ball straddles 0 is 0.0 when below the zero threshold
-    (see the module docstring) and NaN otherwise; one that certifies fewer
-    than 10 digits, or is not real at the point, is NaN (the model is then
-    'undefined' rather than wrong).
+    A derivative whose ball straddles 0 is 0.0 when below the zero thresholds
+    (see the module docstring). At a point where f is not real all are NaN
+    (the model is then 'undefined' rather than wrong).
 
     Returns
     -------
     list of float, or None
-        None when the series cannot be formed at the point (the caller falls
-        back to :func:`harness.derivatives.taylor_derivatives`).
+        None when the series cannot be formed at the point, or a ball
+        certifies fewer than 10 digits or straddles 0 above the thresholds
+        (the caller falls back to :func:`harness.derivatives.taylor_derivatives`).
     """
     xs = exact_point(point)
     if xs is None:
@@ -332,10 +324,12 @@ def certified_derivatives(expression: Expression, point: Sequence[float], compon
         for k, c in enumerate(coeffs):
             d = c * math.factorial(k)
             if d.contains(0):
-                zero = d.abs_upper() <= size * arb(2) ** (-p - k * max(e, 0))
-                out.append(0.0 if zero else math.nan)
+                bound = d.abs_upper()
+                if not (bound <= size * arb(2) ** (-p - k * max(e, 0)) or bound <= _FLOAT64_ZERO):
+                    return None
+                out.append(0.0)
             elif d.rel_accuracy_bits() * _LOG10_2 < 10:
-                out.append(math.nan)
+                return None
             else:
                 v = float(d.mid())
                 out.append(v if math.isfinite(v) else math.nan)

@@ -134,7 +134,8 @@ class ReferenceCache:
         self.misses += 1
         value = compute()
         self._memo[key] = value
-        self._store(key, encode(value))
+        if self.directory is not None:
+            self._store(key, encode(value))
         return value
 
     def _load(self, key: tuple, decode: Callable[[dict], Any]) -> Any:

@@ -65,20 +65,13 @@ Closure = Callable[[Any], Any]
 # The walk (shared by both back ends)                                         #
 # --------------------------------------------------------------------------- #
 
-def _walk(expression: Expression, backend: Any, record: Callable[[Any], Any] | None = None) -> Closure:
-    """Closures over the parsed tree; ``backend`` supplies values for every kind of node.
-
-    With ``record``, every node's value is passed through ``record(value)`` (which returns it).
-    """
+def _walk(expression: Expression, backend: Any) -> Closure:
+    """Closures over the parsed tree; ``backend`` supplies values for every kind of node."""
     tree, source = expression._tree, expression._source
     if tree is None:
         raise ValueError(f"expression {expression.text!r} carries no parsed tree")
 
     def build(node: ast.AST) -> Closure:
-        fn = build_node(node)
-        return fn if record is None else (lambda c: record(fn(c)))
-
-    def build_node(node: ast.AST) -> Closure:
         if isinstance(node, ast.Constant):
             return backend.constant(literal_text(node, source))
         if isinstance(node, ast.Name):
@@ -277,28 +270,21 @@ class _ArbBackend:
 
     @staticmethod
     def constant(text: str) -> Closure:
-        return lambda c: arb_series([arb(text)], prec=c.length)
+        return lambda c: arb_series([arb(text)], prec=c[-1])
 
     @staticmethod
     def named_constant(name: str) -> Closure:
         make = arb.pi if name == "pi" else arb.const_e
-        return lambda c: arb_series([make()], prec=c.length)
+        return lambda c: arb_series([make()], prec=c[-1])
 
 
 if set(_ArbBackend.binary) != set(_BINOPS):  # pragma: no cover - caught by the tests at once
     raise ImportError("series operators do not match the whitelist")
 
 
-class _Seeds(tuple):
-    """The coordinate series of one evaluation; ``length`` is the number of Taylor coefficients."""
-
-    length: int
-
-
-def _seeds(point: list[arb], direction: list[int], n: int) -> _Seeds:
-    seeds = _Seeds(arb_series([x, d] if d else [x], prec=n + 1) for x, d in zip(point, direction))
-    seeds.length = n + 1
-    return seeds
+def _seeds(point: list[arb], direction: list[int], n: int) -> tuple:
+    """The coordinate series of one evaluation, followed by their length (read by the constants)."""
+    return (*[arb_series([x, d] if d else [x], prec=n + 1) for x, d in zip(point, direction)], n + 1)
 
 
 class SeriesFunction:
@@ -336,18 +322,6 @@ class SeriesFunction:
         if not all(c.is_finite() for c in coeffs):
             raise SeriesUnavailable("a Taylor coefficient is not finite")
         return coeffs
-
-    def intermediate_size(self, point: list[arb], direction: list[int], n: int, prec: int) -> arb:
-        """Upper bound of ``|c_n|`` over the values of every node of the expression (the magnitudes involved).
-
-        A coefficient of f that comes out as a ball around 0 is the difference of terms of at most
-        this size; below ``2**-p`` times it, it is zero at ``p`` bits (``g - g``, ``sqrt(x**2) / x``).
-        """
-        values: list[arb_series] = []
-        fn = _walk(self.expression, _ArbBackend, lambda v: values.append(v) or v)
-        with flint.ctx.workprec(prec):
-            fn(_seeds(point, direction, n))
-            return max((v[n].abs_upper() for v in values), default=arb(0))
 
 
 @lru_cache(maxsize=256)

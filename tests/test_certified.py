@@ -272,7 +272,8 @@ def test_removable_singularity_gives_the_limit(text, n, truth):
 
 def test_ball_containing_zero(monkeypatch):
     # exactly zero (an exact ball); zero at the working precision relative to f's size (an inexact ball
-    # far below S * 2**-p); zero relative to the terms that cancel in it (f itself is 0: g - g)
+    # far below S * 2**-p); f itself 0 with cancellation (g - g): raising the precision shrinks the ball
+    # until every value in it rounds to 0.0 in float64
     for text, x in [("cos(x)", 0.0), ("(x - 1)**3", 1.0), ("sin(x)**2 + cos(x)**2", 0.7), ("x - x", 3.0),
                     ("sin(x)**2 + cos(x)**2 - 1", 0.7), ("cosh(x) - cosh(x)", 1.6), ("sqrt(x**2) / x", 0.7)]:
         r = certified_reference(parse_expression(text), [x], [1])
@@ -380,3 +381,63 @@ def test_model_derivatives_match_mpmath_diffs(text, x):
 def test_model_derivatives_fall_back_where_the_series_cannot_be_formed():
     assert certified_derivatives(parse_expression("sin(x)/x"), [0.0], 0, 3, 30) is None
     assert all(math.isnan(v) for v in certified_derivatives(parse_expression("log(x)"), [-1.0], 0, 2, 30))
+    assert certified_derivatives(parse_expression("cosh(x) - cosh(x)"), [1.5], 0, 2, 30) is None  # not pinned down
+
+
+def test_model_predictions_unchanged_by_the_new_engine(monkeypatch):
+    """model_rows with the Arb series (cached) and with mpmath.diffs agree to 1e-10 where both work."""
+    from harness.model import model_rows
+    from harness.refcache import ReferenceCache
+    from harness.schemes import make_scheme
+    from harness.settings import FunctionSpec, ModelSettings
+
+    schemes = [make_scheme("forward"), make_scheme("central"), make_scheme("central4"),
+               make_scheme("central6", {"kind": "stencil", "direction": "central", "accuracy": 6}),
+               make_scheme("second", {"kind": "stencil", "direction": "central", "derivative": 2, "accuracy": 2}),
+               make_scheme("richardson", {"kind": "richardson", "base": "central"}),
+               make_scheme("complex_step")]
+    functions = [FunctionSpec("f", parse_expression("exp(x) / sqrt(sin(x)**3 + cos(x)**3)"), np.array([[0.5], [1.0]])),
+                 FunctionSpec("g", parse_expression("log(1 + x0**2) * tanh(x1)"), np.array([[0.3, -1.25]]))]
+    cache = ReferenceCache()
+    new = [model_rows(f, f.points, schemes, "float64", "exact", "absolute", ModelSettings(), 0, cache)
+           for f in functions]
+    assert cache.misses == 2 + 2 and cache.hits == 0  # one series per point and coordinate
+    monkeypatch.setattr("harness.model.model_derivatives",
+                        lambda e, point, j, n, dps: taylor_derivatives(e.mpmath, point, j, n, dps))
+    old = [model_rows(f, f.points, schemes, "float64", "exact", "absolute", ModelSettings()) for f in functions]
+    for a, b in zip(new, old):
+        assert len(a) == len(b) > 0 and (a["model_status"] == b["model_status"]).all()
+        for col in ("c_trunc", "c_round", "c_next", "predicted_h_star", "predicted_min_error"):
+            x, y = a[col].to_numpy(), b[col].to_numpy()
+            both = np.isfinite(x) & np.isfinite(y)
+            assert both.sum() >= len(x) - 2 and np.allclose(x[both], y[both], rtol=1e-10, atol=0), col
+    again = model_rows(functions[0], functions[0].points, schemes, "float64", "exact", "absolute", ModelSettings(),
+                       0, cache)
+    assert cache.hits == 2 and again.equals(new[0])
+
+
+def test_sweep_rows_carry_the_reference_method():
+    import harness
+
+    table = harness.run({
+        "functions": {"smooth": {"expression": "exp(x) * sin(x)", "points": [0.7, 1e-30]},
+                      "sinc": {"expression": "sin(x) / x", "points": [0.0]},
+                      "edge": {"expression": "sqrt(x)**2", "points": [0.0]},
+                      "hess": {"expression": "x0**2 * sin(x1)", "points": [[1.5, 0.5]]}},
+        "schemes": {"central": None, "hessian": {"kind": "mixed", "base": "central"}},
+        "grid": {"kind": "logspace", "start": -8, "stop": -2, "num": 4},
+        "plot": {"enabled": False},
+    })
+    first = table.groupby("function", observed=True)[["reference_method", "reference_status"]].first()
+    assert first.astype(str).to_dict("index") == {
+        "smooth": {"reference_method": "arb", "reference_status": "ok"},
+        "sinc": {"reference_method": "mpmath_checked", "reference_status": "ok"},
+        "edge": {"reference_method": "mpmath_checked", "reference_status": "complex"},
+        "hess": {"reference_method": "arb", "reference_status": "ok"},
+    }
+    assert (table.loc[table["function"] == "sinc", "reference"] == 0.0).all()
+    mixed = table[(table["function"] == "hess") & (table["component2"] == 1)]
+    with mpmath.workdps(30):
+        truth = float(3 * mpmath.cos(0.5))  # d2/dx0 dx1 of x0**2 sin(x1), correctly rounded
+    assert len(mixed) and (mixed["reference"] == truth).all()
+    assert (table.loc[table["function"] == "edge", "status"] == "unreliable_reference").all()
