@@ -321,11 +321,10 @@ def test_real_mpmath_rejects_complex_intermediates_only():
 
 
 def test_series_of_an_integer_valued_power_and_n_d_seeds():
-    s = compile_series(parse_expression("x**(1+1) + 0*x0", name="p", dim=None)) if False else None
-    e = parse_expression("x0**(1+1) * x1")
-    with flint.ctx.workprec(100):
-        c = compile_series(e).taylor([arb(-3), arb(2)], [1, 0], 2, 100)
-    assert [float(v.mid()) for v in c] == [18.0, -12.0, 2.0] and s is None
+    # x0**(1+1) is an integer power (numpy computes it for x0 < 0 too); x1 is held fixed
+    c = compile_series(parse_expression("x0**(1+1) * x1")).taylor([arb(-3), arb(2)], [1, 0], 2, 100)
+    assert [float(v.mid()) for v in c] == [18.0, -12.0, 2.0] and all(v.is_exact() for v in c)
+    assert flint.ctx.prec == 53
 
 
 # --------------------------------------------------------------------------- #
@@ -441,3 +440,11 @@ def test_sweep_rows_carry_the_reference_method():
         truth = float(3 * mpmath.cos(0.5))  # d2/dx0 dx1 of x0**2 sin(x1), correctly rounded
     assert len(mixed) and (mixed["reference"] == truth).all()
     assert (table.loc[table["function"] == "edge", "status"] == "unreliable_reference").all()
+
+
+def test_a_reused_worker_starts_jobs_at_arbs_default_precision():
+    from harness.cli import reset_job_state
+
+    flint.ctx.prec = 300  # left behind by a previous job's user code
+    reset_job_state()
+    assert flint.ctx.prec == 53
