@@ -62,6 +62,26 @@ taken at the exact binary point.
    is zero at the working precision. For example, ``((x-1)**3)'(1)`` is 0,
    not the step's tiny truncation residue; ``(x**100000)'(1) = 1e5`` is kept
    although ``f`` is 1e84 at the probes (``T`` ~ 1e33).
+6. Unresolved steps: if the steps are relative to a small point
+   (``|x_i| < 1/2``) and every stencil sample equals ``f(x)`` at the working
+   precision while f differs at ``x +- max(L, 1) * 2**-10``, the derivative
+   is below what the steps resolve (``cos`` at 1e-300: ``f' = -1e-300``):
+   ``'disagree'``, never 0. (Equal samples on absolute steps bound ``|f'|``
+   far below ``T``: ``(x**3 + 1)'(0)`` stays 0.)
+7. A failure of f at the point itself (``'error'`` or ``'nonfinite'``: 0/0 in
+   ``sin(x)/x`` at 0) is not final yet: the four estimates are recomputed on
+   stencils that avoid the point (:func:`_punctured_rule`: odd offsets
+   ``+-1, +-3, ...`` for central, ``1..n+1`` one-sided; Fornberg weights) at
+   ``_SINGULAR_EXTRA`` times the step's bits more precision. If they all
+   succeed and agree, a removable singularity has its limit as the
+   reference; otherwise (a pole: ``1/x`` at 0) the failure at the point is
+   the status.
+
+An ``f_mp`` may raise :class:`NotReal` where it leaves the real domain (the
+strictly real evaluation of :func:`harness.series.real_mpmath` does, also
+for intermediate values): status ``'complex'``. When only the left or only
+the right one-sided estimate leaves the domain, the message says
+``one-sided``: the point is an end of f's real domain (sqrt at 0).
 
 ``value``/``hi``/``lo`` are set only when the status is ``'ok'``. Otherwise
 they are ``None``/nan/nan, and ``message`` says why. A derivative smaller than

@@ -348,6 +348,9 @@ def _node(children):
        st.integers(1, 2))
 def test_arb_and_checked_path_agree(text, x, n):
     expr = parse_expression(text)
+    with np.errstate(all="ignore"):
+        if not np.isfinite(expr.numpy(np.array([x]))).all():
+            return  # not a function the harness can difference here (exp(exp(exp(3))) would also take mpmath ages)
     a = certified_reference(expr, [x], [n])
     b = reference_derivative(real_mpmath(expr), [x], [n])
     if not (a.status == b.status == "ok"):
