@@ -104,7 +104,9 @@ def _extraction_weights(degree: int, power: int) -> tuple[tuple[int, Fraction], 
 
 @lru_cache(maxsize=4096)
 def directions(orders: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], Fraction], ...]:
-    """Directions v and weights w with ``d^alpha f / alpha! = sum w c_N(v)``, ``c_N(v)`` the N-th coefficient of f(x + t v).
+    """Directions v and weights w with ``d^alpha f / alpha! = sum_v w c_N(v)``.
+
+    ``c_N(v)`` is the N-th Taylor coefficient of ``f(x + t v)``, ``N = |alpha|``.
 
     Examples
     --------

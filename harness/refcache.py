@@ -108,7 +108,8 @@ class ReferenceCache:
         return self._cached(k, lambda: certified_reference(expression, point, orders, dps=dps, min_digits=min_digits),
                             lambda ref: _reference_data(ref, dps), lambda data: _reference_from(data, dps))
 
-    def derivatives(self, expression: Any, point: Sequence[float], component: int, n: int, dps: int) -> list[float]:
+    def derivatives(self, expression: Any, point: Sequence[float], component: int, n: int,
+                    dps: int) -> tuple[float, ...]:
         """``f, f', ..., f^(n)`` along one coordinate for the error model, computed once.
 
         By :func:`~harness.derivatives.model_derivatives` (one Arb series,
@@ -116,9 +117,9 @@ class ReferenceCache:
         """
         orders = [n if i == component else 0 for i in range(len(point))]
         k = self.key(expression.text, point, orders, dps=dps, min_digits=0.0, kind="model")
-        return self._cached(k, lambda: model_derivatives(expression, point, component, n, dps),
+        return self._cached(k, lambda: tuple(model_derivatives(expression, point, component, n, dps)),
                             lambda values: {"derivatives": [repr(v) for v in values]},
-                            lambda data: [float(v) for v in data["derivatives"]])
+                            lambda data: tuple(float(v) for v in data["derivatives"]))
 
     def _cached(self, key: tuple, compute: Callable[[], Any], encode: Callable[[Any], dict],
                 decode: Callable[[dict], Any]) -> Any:

@@ -36,9 +36,9 @@ def spec_fingerprint(spec: Any) -> str:
 
     Functions, points, schemes, grid, number types, step conventions,
     reference and model settings, the reference algorithm's version, the
-    experiment name and the package version; not the plot settings (figures are always redrawn from the
-    tables), the reference cache folder nor the memory budget (chunking
-    changes no row).
+    experiment name and the package version; not the plot settings (figures
+    are always redrawn from the tables), the reference cache folder nor the
+    memory budget (chunking changes no row).
     """
     payload = {
         "functions": [(f.name, f.expression.text, [[float(v).hex() for v in row] for row in f.points])

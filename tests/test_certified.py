@@ -370,8 +370,9 @@ def test_arb_and_checked_path_agree(text, x, n):
 # The error model's derivatives                                               #
 # --------------------------------------------------------------------------- #
 
-@pytest.mark.parametrize("text, x", [("exp(x) * sin(x)", 0.7), ("log(1 + x**2)", -1.25), ("tanh(x) / (2 + cos(x))", 3.0),
-                                     ("arctan(x) * exp(-x)", 0.5), ("x**4 - 3*x", 1.0)])
+@pytest.mark.parametrize("text, x", [("exp(x) * sin(x)", 0.7), ("log(1 + x**2)", -1.25),
+                                     ("tanh(x) / (2 + cos(x))", 3.0), ("arctan(x) * exp(-x)", 0.5),
+                                     ("x**4 - 3*x", 1.0)])
 def test_model_derivatives_match_mpmath_diffs(text, x):
     expr = parse_expression(text)
     arb_d = certified_derivatives(expr, [x], 0, 7, 30)
@@ -451,3 +452,20 @@ def test_a_reused_worker_starts_jobs_at_arbs_default_precision():
     flint.ctx.prec = 300  # left behind by a previous job's user code
     reset_job_state()
     assert flint.ctx.prec == 53
+
+
+def test_references_and_model_derivatives_round_trip_through_the_disk_cache(tmp_path):
+    from harness.refcache import ALGORITHM_VERSION, ReferenceCache
+
+    assert ALGORITHM_VERSION == "3"
+    expr = parse_expression("exp(x) * sin(x)")
+    first = ReferenceCache(tmp_path)
+    ref, der = first.get_certified(expr, [0.7], [2]), first.derivatives(expr, [0.7], 0, 5, 30)
+    again = ReferenceCache(tmp_path)
+    ref2, der2 = again.get_certified(expr, [0.7], [2]), again.derivatives(expr, [0.7], 0, 5, 30)
+    assert again.disk_hits == 2 and again.misses == 0
+    assert (ref2.hi, ref2.lo, ref2.digits, ref2.status, ref2.method) == (ref.hi, ref.lo, ref.digits, "ok", "arb")
+    assert der2 == der and len(der) == 6
+    # the checked path on a callable with the same text is a different entry
+    checked = again.get(expr.text, expr.mpmath, [0.7], [2])
+    assert checked.method == "mpmath_checked" and again.misses == 1
