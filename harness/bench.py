@@ -9,7 +9,12 @@ Prints, on this machine and in one run:
 * a plain Python loop over h and points doing the same estimates, the way
   the seed documents do it (numpy functions on scalars), and the same loop
   with the ``math`` module, the fastest a scalar loop gets;
-* the tidy-table build and the reference computation, for context;
+* the tidy-table build, for context;
+* the references of f' at the same points by both paths, side by side: the
+  checked mpmath differences (:func:`harness.reference.reference_derivative`,
+  the path before Arb) and the certified Arb series
+  (:func:`harness.certified.certified_reference`, what a sweep uses), with
+  how far the two agree;
 * the default run (``harness`` with no overrides): its sweep, and its
   figures drawn by one process and by the parallel workers, per figure.
 
@@ -25,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import mpmath
 import numpy as np
 
 from .expr import parse_expression
@@ -126,16 +132,44 @@ def main(argv: list[str] | None = None) -> None:
     from .table import finalize, scheme_rows
 
     fn = FunctionSpec("bench", expr, points)
-    cache = ReferenceCache()
-    t0 = time.perf_counter()
-    ref = reference_table(fn, points, [(1,)], ReferenceSettings(), cache)
-    t_ref = time.perf_counter() - t0
+    settings = ReferenceSettings()
+    checked: list = []
+    ref: dict = {}
+
+    def checked_path() -> None:  # the reference of a sweep before Arb: a fresh cache, every reference computed
+        cache = ReferenceCache()
+        checked[:] = [cache.get(EXPRESSION, expr.mpmath, (x,), (1,), dps=settings.dps,
+                                min_digits=settings.min_digits) for x in xs]
+
+    def arb_path() -> None:  # the reference table a sweep builds now
+        ref.update(reference_table(fn, points, [(1,)], settings, ReferenceCache()))
+
+    # Alternating, best of a few each: the two paths see the same machine load.
+    t_checked, t_arb = math.inf, math.inf
+    for _ in range(min(args.repeat, 3)):
+        t_checked = min(t_checked, best_of(checked_path, 1))
+        t_arb = min(t_arb, best_of(arb_path, 1))
     t0 = time.perf_counter()
     finalize([scheme_rows(experiment="bench", function="bench", expression=EXPRESSION, points=points,
                           dtype="float64", step="exact", hs=hs, estimates=e, reference=ref) for e in est])
     t_table = time.perf_counter() - t0
-    print(f"reference (mpmath, {args.points} points, once)  {t_ref:7.2f} s   ({t_ref / args.points * 1e3:.2f} ms each)")
     print(f"tidy table build ({n_est:,} rows)     {t_table * 1e3:7.1f} ms")
+    n = args.points
+    methods = {str(m): int((ref["method"] == m).sum()) for m in np.unique(ref["method"].astype(str))}
+    ok = (ref["status"][:, 0] == "ok") & np.array([r.reliable for r in checked])
+    with mpmath.workdps(settings.dps + 10):
+        gap = max((abs(mpmath.mpf(float(h)) + mpmath.mpf(float(lo)) - r.value) / abs(r.value)
+                   for h, lo, r, good in zip(ref["hi"][:, 0], ref["lo"][:, 0], checked, ok) if good and r.value),
+                  default=mpmath.mpf(0))
+    print(f"references of f' at the same {n} points (dps {settings.dps}), computed once each "
+          f"(best of {min(args.repeat, 3)}):")
+    print(f"  checked mpmath differences   {t_checked:7.3f} s  {n / t_checked:9,.0f} refs/s  "
+          f"({t_checked / n * 1e6:7.1f} us each)")
+    print(f"  certified Arb series         {t_arb:7.3f} s  {n / t_arb:9,.0f} refs/s  "
+          f"({t_arb / n * 1e6:7.1f} us each)   Arb/checked speed-up {t_checked / t_arb:5.1f}x")
+    same_hi = int(sum(h == r.hi for h, r, good in zip(ref["hi"][:, 0], checked, ok) if good))
+    print(f"  methods {methods}; both ok at {int(ok.sum())} points, the same float64 reference at {same_hi}, "
+          f"double-double hi + lo within {mpmath.nstr(gap, 2)} relative of the checked value")
     if not args.no_figures:
         figure_benchmark()
     if args.scale:

@@ -57,15 +57,18 @@ def reset_job_state() -> None:
     """Put process-wide numeric state back to defaults at the start of a job.
 
     Launchers such as joblib reuse worker processes between jobs, so state a
-    previous job (or the user's code) left behind must not leak: mpmath's
-    working precision, numpy's floating-point error handling and matplotlib's
-    rcParams. The harness itself only changes them inside context managers.
+    previous job (or the user's code) left behind must not leak: mpmath's and
+    python-flint's (Arb's) working precision, numpy's floating-point error
+    handling and matplotlib's rcParams. The harness itself only changes them
+    inside context managers.
     """
+    import flint
     import matplotlib
     import mpmath
     import numpy as np
 
     mpmath.mp.dps = 15
+    flint.ctx.prec = 53
     np.seterr(all="warn", under="ignore")
     matplotlib.rcdefaults()
     matplotlib.use("Agg")

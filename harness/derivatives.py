@@ -1,12 +1,15 @@
 """Higher derivatives f^(n) for the error model's constants, to a few significant digits.
 
 The model needs the *size* of f^(p+m) and f, not 20 digits of them.
-:func:`taylor_derivatives` gives f and its first n derivatives along one
-coordinate in one ``mpmath.diffs`` call (the path a sweep uses, shared by all
-schemes at a point); :func:`higher_derivative` gives one partial derivative
-through the checked reference (standalone :func:`harness.model.scheme_model`).
-A derivative that cannot be computed is NaN, which makes a model 'undefined'
-instead of wrong.
+:func:`model_derivatives` gives f and its first n derivatives along one
+coordinate of an expression from one certified Arb series
+(:func:`harness.certified.certified_derivatives`; the path a sweep uses,
+shared by all schemes at a point and cached with the references), and where
+the series cannot be formed from one ``mpmath.diffs`` call
+(:func:`taylor_derivatives`); :func:`higher_derivative` gives one partial
+derivative of a bare callable through the checked reference (standalone
+:func:`harness.model.scheme_model`). A derivative that cannot be computed is
+NaN, which makes a model 'undefined' instead of wrong.
 """
 
 from __future__ import annotations
@@ -17,10 +20,22 @@ from typing import Any, Callable, Sequence
 import mpmath
 import numpy as np
 
+from .certified import certified_derivatives
 from .reference import MAX_ORDER, reference_derivative
 from .settings import ModelSettings
 
-__all__ = ["higher_derivative", "taylor_derivatives", "value_at"]
+__all__ = ["higher_derivative", "model_derivatives", "taylor_derivatives", "value_at"]
+
+
+def model_derivatives(expression: Any, point: Sequence[float], component: int, n: int, dps: int) -> list[float]:
+    """f and its first n derivatives along one coordinate of an expression, as floats.
+
+    One certified Arb series (all orders at once); where the series cannot be
+    formed at the point (a removable singularity, a domain end),
+    :func:`taylor_derivatives` on the expression's mpmath function.
+    """
+    out = certified_derivatives(expression, point, component, n, dps)
+    return out if out is not None else taylor_derivatives(expression.mpmath, point, component, n, dps)
 
 
 def higher_derivative(

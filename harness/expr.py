@@ -115,6 +115,9 @@ class Expression:
     dim: int
     _np: NumpyFn = field(repr=False, compare=False)
     _mp: MpFn = field(repr=False, compare=False)
+    # The validated tree and the text it was parsed from, for further compilers (harness.series).
+    _tree: ast.AST | None = field(default=None, repr=False, compare=False)
+    _source: str = field(default="", repr=False, compare=False)
 
     def numpy(self, *coords: Any) -> np.ndarray:
         """Evaluate on ``dim`` array-likes, broadcast together.
@@ -252,8 +255,7 @@ class _Compiler:
             if abs(float(v)) == float("inf") if type(v) is float else v.bit_length() > 1024:
                 # numpy would compute with inf while mpmath keeps the exact value: two different functions
                 raise self.error(f"literal {self.fragment(node)} overflows float64 (largest is about 1.8e308)", node)
-            # Round from the decimal text, not from the Python float, so longdouble/mpmath get every digit.
-            text = str(v) if type(v) is int else (ast.get_source_segment(self.src, node) or repr(v)).replace("_", "")
+            text = literal_text(node, self.src)
             return _np_constant(text), _mp_constant(lambda: mpmath.mpf(text))
         if isinstance(node, ast.Name):
             return self.name_node(node)
@@ -309,6 +311,16 @@ class _Compiler:
         nf, mf = FUNCTIONS[fname]
         na, ma = self.build(node.args[0], depth + 1)
         return (lambda c, r: nf(na(c, r))), (lambda c: mf(ma(c)))
+
+
+def literal_text(node: ast.Constant, source: str) -> str:
+    """Decimal text of a number literal, as written (underscores removed).
+
+    Constants are rounded from this text, not from the Python float, so
+    longdouble, mpmath and Arb get every digit.
+    """
+    v = node.value
+    return str(v) if type(v) is int else (ast.get_source_segment(source, node) or repr(v)).replace("_", "")
 
 
 def _integer_exponent(node: ast.AST) -> int | None:
@@ -400,4 +412,5 @@ def parse_expression(text: str, *, name: str = "<expression>", dim: int | None =
                                   f"(the largest variable index + 1) and {MAX_INDEX + 1}")
         inferred = int(dim)
     variables = ("x",) if compiler.plain is not None else tuple(f"x{k}" for k in sorted(compiler.indices))
-    return Expression(text=text, name=name, variables=variables, dim=inferred, _np=fn_np, _mp=fn_mp)
+    return Expression(text=text, name=name, variables=variables, dim=inferred, _np=fn_np, _mp=fn_mp,
+                      _tree=tree.body, _source=compiler.src)

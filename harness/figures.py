@@ -319,8 +319,10 @@ def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFram
     fig.text(0.10, y_text, "\u2190 round-off dominates", fontsize=7.5, color="0.4", va="top")
     fig.text(0.96, y_text, "truncation dominates \u2192", fontsize=7.5, color="0.4", va="top", ha="right")
     digits = float(first["reference_digits"])
-    agree = "all digits agree" if np.isinf(digits) else f"{digits:.0f} digits agree"
-    fig.text(0.99, 0.01, f"reference: mpmath, {agree} ({first['reference_status']})",
+    method = str(first["reference_method"]) if "reference_method" in first else "mpmath_checked"
+    agree = ("all digits agree" if np.isinf(digits)
+             else f"{digits:.0f} digits {'certified' if method == 'arb' else 'agree'}")
+    fig.text(0.99, 0.01, f"reference: {method}, {agree} ({first['reference_status']})",
              fontsize=6.5, color="0.35", ha="right", va="bottom")
     return fig
 

@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .derivatives import higher_derivative, taylor_derivatives, value_at
+from .derivatives import higher_derivative, model_derivatives, value_at
 from .noise_report import curve_noise
 from .number_types import finfo
 from .settings import DEFAULT_EPS_FACTOR as _DEFAULT_EPS_FACTOR
@@ -566,14 +566,17 @@ def model_rows(
     step_scale: str,
     settings: ModelSettings,
     point_offset: int = 0,
+    *,
     estimated_noise: np.ndarray | None = None,
+    cache: Any = None,
 ) -> pd.DataFrame:
     """The error model (predicted h*, minimal error, constants) of every modelled curve of a block.
 
-    Higher derivatives f^(n) come from :func:`harness.derivatives.taylor_derivatives`
-    (one mpmath call per point and coordinate, shared by all schemes); a
-    derivative that cannot be computed makes the model 'undefined', never a
-    number.
+    Higher derivatives f^(n) come from :func:`harness.derivatives.model_derivatives`
+    (one certified Arb series per point and coordinate, shared by all schemes;
+    one mpmath call where the series cannot be formed), through ``cache`` when
+    given; a derivative that cannot be computed makes the model 'undefined',
+    never a number.
 
     Parameters
     ----------
@@ -593,6 +596,8 @@ def model_rows(
         function's declared noise, the estimate, ``model.noise`` or rounding)
         is :func:`harness.noise_report.curve_noise`; it is stored in
         ``noise_source``.
+    cache : ReferenceCache, optional
+        Keeps the derivatives with the references (:meth:`~harness.refcache.ReferenceCache.derivatives`).
 
     Returns
     -------
@@ -607,7 +612,8 @@ def model_rows(
     for p in range(points.shape[0]):
         floats = [float(v) for v in points[p]]
         for j in range(function.dim):
-            derivs = taylor_derivatives(function.expression.mpmath, floats, j, top, settings.dps)
+            derivs = (cache.derivatives if cache is not None else model_derivatives)(
+                function.expression, floats, j, top, settings.dps)
             f_value = float(derivs[0])
             if step == "nominal":
                 # A nominal step is rounded where x + o h is formed: f then sees an extra

@@ -1,9 +1,12 @@
 """The reference cache and the reference table of a block.
 
 Each reference (expression, exact point, derivative multi-index, precision)
-is computed once by :func:`harness.reference.reference_derivative` and kept
+is computed once, by :func:`harness.certified.certified_reference` for a
+block's expression (Arb, else the checked mpmath path) or by
+:func:`harness.reference.reference_derivative` for a bare callable, and kept
 in memory and, optionally, content-addressed on disk, shared by runs and
-multirun jobs.
+multirun jobs. The error model's derivatives ``f, f', ..., f^(n)`` along a
+coordinate are cached the same way (:meth:`ReferenceCache.derivatives`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from .certified import certified_reference
+from .derivatives import model_derivatives
 from .progress import in_multirun, progress
 from .reference import Reference, point_key, reference_derivative
 from .settings import ReferenceSettings
@@ -28,18 +33,21 @@ __all__ = ["ALGORITHM_VERSION", "ReferenceCache", "multi_index", "reference_tabl
 
 
 #: Bump when the reference algorithm changes, so on-disk caches are not reused across versions.
-ALGORITHM_VERSION = "2"  # 2: digits capped at dps, never inf
+ALGORITHM_VERSION = "3"  # 2: digits capped at dps, never inf; 3: Arb references (method), model derivatives
 
 
 class ReferenceCache:
     """Memo of references, in memory and optionally on disk.
 
-    The key is ``(key_text, exact point, orders, dps, min_digits)``. The point
+    The key is ``(key_text, exact point, orders, dps, min_digits, kind)``. The point
     enters exactly (``float.hex`` per coordinate, or an exact ratio for
     long-double values that float64 cannot hold), so ``0.1`` and
     ``np.float32(0.1)`` are different keys, while ``np.float32(0.5)`` and
     ``0.5`` share one. ``key_text`` must identify the function (e.g. its
-    expression text): ``f_mp`` itself is not part of the key.
+    expression text): ``f_mp`` itself is not part of the key. ``kind`` keeps
+    apart what different paths computed for the same text: ``'checked'``
+    (:meth:`get`, a callable), ``'certified'`` (:meth:`get_certified`, an
+    expression) and ``'model'`` (:meth:`derivatives`).
 
     With ``directory``, every reference is also stored content-addressed as
     ``directory/ab/abcdef....json`` (SHA-256 of the key and
@@ -73,10 +81,11 @@ class ReferenceCache:
 
     @staticmethod
     def key(key_text: str, point: Sequence[float], orders: Sequence[int], *,
-            dps: int = ReferenceSettings.dps, min_digits: float = ReferenceSettings.min_digits) -> tuple:
+            dps: int = ReferenceSettings.dps, min_digits: float = ReferenceSettings.min_digits,
+            kind: str = "checked") -> tuple:
         """The memo key of one reference."""
         return (key_text, tuple(point_key(v) for v in point), tuple(operator.index(o) for o in orders),
-                operator.index(dps), float(min_digits))
+                operator.index(dps), float(min_digits), kind)
 
     def path(self, key: tuple) -> Path | None:
         """File of a key in the on-disk cache (None without a directory)."""
@@ -89,22 +98,48 @@ class ReferenceCache:
             dps: int = ReferenceSettings.dps, min_digits: float = ReferenceSettings.min_digits) -> Reference:
         """The reference for this key, computed by :func:`reference_derivative` once."""
         k = self.key(key_text, point, orders, dps=dps, min_digits=min_digits)
-        ref = self._memo.get(k)
-        if ref is None:
-            ref = self._load(k, dps)
-            if ref is not None:
-                self.disk_hits += 1
-        if ref is not None:
-            self.hits += 1
-            self._memo[k] = ref
-            return ref
-        self.misses += 1
-        ref = reference_derivative(f_mp, point, orders, dps=dps, min_digits=min_digits)
-        self._memo[k] = ref
-        self._store(k, ref, dps)
-        return ref
+        return self._cached(k, lambda: reference_derivative(f_mp, point, orders, dps=dps, min_digits=min_digits),
+                            lambda ref: _reference_data(ref, dps), lambda data: _reference_from(data, dps))
 
-    def _load(self, key: tuple, dps: int) -> Reference | None:
+    def get_certified(self, expression: Any, point: Sequence[float], orders: Sequence[int], *,
+                      dps: int = ReferenceSettings.dps, min_digits: float = ReferenceSettings.min_digits) -> Reference:
+        """The reference of an expression, computed by :func:`~harness.certified.certified_reference` once."""
+        k = self.key(expression.text, point, orders, dps=dps, min_digits=min_digits, kind="certified")
+        return self._cached(k, lambda: certified_reference(expression, point, orders, dps=dps, min_digits=min_digits),
+                            lambda ref: _reference_data(ref, dps), lambda data: _reference_from(data, dps))
+
+    def derivatives(self, expression: Any, point: Sequence[float], component: int, n: int,
+                    dps: int) -> tuple[float, ...]:
+        """``f, f', ..., f^(n)`` along one coordinate for the error model, computed once.
+
+        By :func:`~harness.derivatives.model_derivatives` (one Arb series,
+        else one ``mpmath.diffs`` call).
+        """
+        orders = [n if i == component else 0 for i in range(len(point))]
+        k = self.key(expression.text, point, orders, dps=dps, min_digits=0.0, kind="model")
+        return self._cached(k, lambda: tuple(model_derivatives(expression, point, component, n, dps)),
+                            lambda values: {"derivatives": [repr(v) for v in values]},
+                            lambda data: tuple(float(v) for v in data["derivatives"]))
+
+    def _cached(self, key: tuple, compute: Callable[[], Any], encode: Callable[[Any], dict],
+                decode: Callable[[dict], Any]) -> Any:
+        value = self._memo.get(key)
+        if value is None:
+            value = self._load(key, decode)
+            if value is not None:
+                self.disk_hits += 1
+        if value is not None:
+            self.hits += 1
+            self._memo[key] = value
+            return value
+        self.misses += 1
+        value = compute()
+        self._memo[key] = value
+        if self.directory is not None:
+            self._store(key, encode(value))
+        return value
+
+    def _load(self, key: tuple, decode: Callable[[dict], Any]) -> Any:
         path = self.path(key)
         if path is None or not path.is_file():
             return None
@@ -112,21 +147,15 @@ class ReferenceCache:
             data = json.loads(path.read_text())
             if data["key"] != json.loads(json.dumps(list(key))):
                 return None  # a hash collision, however unlikely, is not a hit
-            with mpmath.workdps(dps + 10):
-                value = mpmath.mpf(data["value"]) if data["value"] is not None else None
-            return Reference(value=value, hi=float(data["hi"]), lo=float(data["lo"]), digits=float(data["digits"]),
-                             status=data["status"], message=data["message"])
+            return decode(data)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def _store(self, key: tuple, ref: Reference, dps: int) -> None:
+    def _store(self, key: tuple, payload: dict) -> None:
         path = self.path(key)
         if path is None:
             return
-        data = {"key": list(key), "version": ALGORITHM_VERSION,
-                "value": mpmath.nstr(ref.value, dps + 5, strip_zeros=False) if ref.value is not None else None,
-                "hi": repr(ref.hi), "lo": repr(ref.lo), "digits": repr(ref.digits), "status": ref.status,
-                "message": ref.message}
+        data = {"key": list(key), "version": ALGORITHM_VERSION, **payload}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".ref.", suffix=".tmp", dir=path.parent)
@@ -147,6 +176,19 @@ class ReferenceCache:
         self.disk_hits = 0
 
 
+def _reference_data(ref: Reference, dps: int) -> dict:
+    return {"value": mpmath.nstr(ref.value, dps + 5, strip_zeros=False) if ref.value is not None else None,
+            "hi": repr(ref.hi), "lo": repr(ref.lo), "digits": repr(ref.digits), "status": ref.status,
+            "message": ref.message, "method": ref.method}
+
+
+def _reference_from(data: dict, dps: int) -> Reference:
+    with mpmath.workdps(dps + 10):
+        value = mpmath.mpf(data["value"]) if data["value"] is not None else None
+    return Reference(value=value, hi=float(data["hi"]), lo=float(data["lo"]), digits=float(data["digits"]),
+                     status=data["status"], message=data["message"], method=data["method"])
+
+
 def multi_index(partial: tuple[int, ...], derivative: int, dim: int) -> tuple[int, ...]:
     """Derivative multi-index of one estimate: m along ``(j,)``, or 1 along each of ``(i, j)``.
 
@@ -164,9 +206,10 @@ def reference_table(function: Any, points: np.ndarray, orders: Sequence[tuple[in
                     cache: ReferenceCache) -> dict[str, np.ndarray]:
     """Reference derivatives of a block, arrays of shape ``(n_points, len(orders))``.
 
-    Keys ``hi``, ``lo`` (double-double value), ``digits`` and ``status``.
-    Each (expression, exact point, multi-index, precision) is computed once
-    per cache, so number types whose points round to the same value share it.
+    Keys ``hi``, ``lo`` (double-double value), ``digits``, ``status`` and
+    ``method`` (:func:`~harness.certified.certified_reference`). Each
+    (expression, exact point, multi-index, precision) is computed once per
+    cache, so number types whose points round to the same value share it.
     """
     n, k = points.shape[0], len(orders)
     out = {
@@ -174,15 +217,17 @@ def reference_table(function: Any, points: np.ndarray, orders: Sequence[tuple[in
         "lo": np.zeros((n, k)),
         "digits": np.zeros((n, k)),
         "status": np.empty((n, k), dtype=object),
+        "method": np.empty((n, k), dtype=object),
     }
     # A bar only for long reference runs (and, as every bar, on a terminal and never in multirun jobs).
     show = n * k >= 500 and not in_multirun()
     for p in progress(range(n), desc=f"references {function.name}", unit="point", show=show):
         for j, multi in enumerate(orders):
-            ref = cache.get(function.expression.text, function.expression.mpmath, tuple(points[p]), multi,
-                            dps=settings.dps, min_digits=settings.min_digits)
+            ref = cache.get_certified(function.expression, tuple(points[p]), multi, dps=settings.dps,
+                                      min_digits=settings.min_digits)
             out["hi"][p, j] = ref.hi
             out["lo"][p, j] = ref.lo if np.isfinite(ref.lo) else 0.0
             out["digits"][p, j] = ref.digits
             out["status"][p, j] = ref.status
+            out["method"][p, j] = ref.method
     return out

@@ -62,6 +62,26 @@ taken at the exact binary point.
    is zero at the working precision. For example, ``((x-1)**3)'(1)`` is 0,
    not the step's tiny truncation residue; ``(x**100000)'(1) = 1e5`` is kept
    although ``f`` is 1e84 at the probes (``T`` ~ 1e33).
+6. Unresolved steps: if the steps are relative to a small point
+   (``|x_i| < 1/2``) and every stencil sample equals ``f(x)`` at the working
+   precision while f differs at ``x +- max(L, 1) * 2**-10``, the derivative
+   is below what the steps resolve (``cos`` at 1e-300: ``f' = -1e-300``):
+   ``'disagree'``, never 0. (Equal samples on absolute steps bound ``|f'|``
+   far below ``T``: ``(x**3 + 1)'(0)`` stays 0.)
+7. A failure of f at the point itself (``'error'`` or ``'nonfinite'``: 0/0 in
+   ``sin(x)/x`` at 0) is not final yet: the four estimates are recomputed on
+   stencils that avoid the point (:func:`_punctured_rule`: odd offsets
+   ``+-1, +-3, ...`` for central, ``1..n+1`` one-sided; Fornberg weights) at
+   ``_SINGULAR_EXTRA`` times the step's bits more precision. If they all
+   succeed and agree, a removable singularity has its limit as the
+   reference; otherwise (a pole: ``1/x`` at 0) the failure at the point is
+   the status.
+
+An ``f_mp`` may raise :class:`NotReal` where it leaves the real domain (the
+strictly real evaluation of :func:`harness.series.real_mpmath` does, also
+for intermediate values): status ``'complex'``. When only the left or only
+the right one-sided estimate leaves the domain, the message says
+``one-sided``: the point is an end of f's real domain (sqrt at 0).
 
 ``value``/``hi``/``lo`` are set only when the status is ``'ok'``. Otherwise
 they are ``None``/nan/nan, and ``message`` says why. A derivative smaller than
@@ -80,6 +100,8 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
 from itertools import product
 from typing import Any
 
@@ -88,9 +110,23 @@ import numpy as np
 
 from .number_types import is_ml_float
 from .settings import ReferenceSettings
-__all__ = ["MAX_ORDER", "REFERENCE_STATUSES", "Reference", "point_key", "reference_derivative"]
+from .stencils import fornberg_weights
+__all__ = ["MAX_ORDER", "REFERENCE_METHODS", "REFERENCE_STATUSES", "NotReal", "Reference", "exact_point",
+           "point_key", "reference_derivative", "to_float64"]
 
 REFERENCE_STATUSES = ("ok", "complex", "nonfinite", "disagree", "undefined", "error")
+REFERENCE_METHODS = ("arb", "mpmath_checked")
+"""How a reference was computed: certified Arb ball arithmetic (:mod:`harness.certified`) or the
+checked high-precision differences of this module."""
+
+
+class NotReal(ArithmeticError):
+    """Raised by an ``f_mp`` that leaves the real domain (status ``'complex'``).
+
+    A strictly real evaluation (:func:`harness.series.real_mpmath`) raises it
+    at the first intermediate value that is not real, e.g. ``sqrt`` of a
+    negative number in ``sqrt(x)**2``, whose final value would be real again.
+    """
 
 MAX_ORDER = 6
 """Largest total derivative order accepted."""
@@ -112,6 +148,13 @@ far more (working precision grows like ``(N + 2) q``) and check nothing more.
 _PROBE_BITS = 10
 """Scale probes sit at ``x +- L * 2**-10``: inside the point's binade, so they
 never cross zero, yet far enough to see the size of ``f`` when ``f(x) == 0``."""
+
+_SINGULAR_EXTRA = 3
+"""Extra working precision, in multiples of the step's bits, of stencils that avoid a point where f
+itself fails (a removable singularity such as sin(x)/x at 0): f cancels about ``k log2(1/h)`` bits
+internally next to a zero of order k of its numerator and denominator. Too few bits show as
+disagreement between the two central estimates (their precisions and steps differ), never as a
+wrong number."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +180,8 @@ class Reference:
         ``'ok'`` only if reliable; otherwise one of :data:`REFERENCE_STATUSES`.
     message : str
         Why the reference is not ok ('' when ok).
+    method : str
+        How it was computed, one of :data:`REFERENCE_METHODS`.
 
     Examples
     --------
@@ -152,6 +197,7 @@ class Reference:
     digits: float
     status: str
     message: str
+    method: str = "mpmath_checked"
 
     @property
     def reliable(self) -> bool:
@@ -173,6 +219,7 @@ def _ratio(v: Any) -> tuple[int, int] | None:
         man, exp = v.man_exp
         if man is None or man == 0:
             return (0, 1)
+        man = -man if v < 0 else man  # man_exp holds |mantissa|
         return (int(man) << exp, 1) if exp >= 0 else (int(man), 1 << -exp)
     if isinstance(v, (np.floating, np.integer)):
         if isinstance(v, np.floating) and not np.isfinite(v):
@@ -191,6 +238,14 @@ def _exact_mpf(num: int, den: int) -> mpmath.mpf:
         raise ValueError(f"{num}/{den} is not a binary floating-point value")
     with mpmath.workprec(max(num.bit_length(), 1) + 8):
         return mpmath.ldexp(mpmath.mpf(num), -(den.bit_length() - 1))
+
+
+def exact_point(point: Sequence[Any]) -> list[mpmath.mpf] | None:
+    """The exact binary value of every coordinate as an mpf, or None if one is not finite."""
+    ratios = [_ratio(v) for v in point]
+    if any(r is None for r in ratios):
+        return None
+    return [_exact_mpf(*r) for r in ratios]
 
 
 def point_key(v: Any) -> str:
@@ -246,6 +301,8 @@ def _call(f: Callable[..., Any], coords: list[mpmath.mpf]) -> mpmath.mpf:
     """f(*coords) as a real finite mpf, or raise _Failed."""
     try:
         y = f(*coords)
+    except NotReal as exc:
+        raise _Failed("complex", f"f{_coords_text(coords)} is not real: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any failure of user code becomes a status
         raise _Failed("error", f"f{_coords_text(coords)} raised {type(exc).__name__}: {exc}") from None
     if isinstance(y, mpmath.mpc):
@@ -276,6 +333,7 @@ class _Problem:
     fmax: mpmath.mpf             # largest |f| seen so far (F)
     f0: mpmath.mpf = mpmath.mpf(0)     # f(x)
     fdev: mpmath.mpf = mpmath.mpf(0)   # largest |f(s) - f(x)| over the central stencils' samples
+    moved: bool = False                # some stencil sample differs from f(x)
 
     def work_prec(self, target: int, step_bits: int) -> int:
         """Working precision for a stencil with h_i = l_i * 2**-step_bits."""
@@ -299,6 +357,7 @@ class _Problem:
                     weight *= (-1) ** (n - k) * math.comb(n, k)
                 y = _call(self.f, coords)
                 self.fmax = max(self.fmax, abs(y))
+                self.moved = self.moved or y != self.f0
                 if direction == 0:
                     self.fdev = max(self.fdev, abs(y - self.f0))
                 total += weight * y
@@ -308,6 +367,37 @@ class _Problem:
             if direction < 0 and sum(self.orders) % 2:
                 result = -result
             return result
+
+    def rule_stencil(self, step_bits: int, work: int, rules: Sequence[Sequence[tuple[int, Fraction]]]) -> mpmath.mpf:
+        """``sum prod_i w_i f(x + o_i h_i) / prod_i h_i**n_i``, one rule of (offset, weight) per active coordinate."""
+        hexp = [min(e, 0) - step_bits for e in self.mags]
+        with mpmath.workprec(work):
+            total = mpmath.mpf(0)
+            for combo in product(*rules):
+                coords = list(self.xs)
+                weight = mpmath.mpf(1)
+                for i, (off, w), he in zip(self.active, combo, hexp):
+                    coords[i] = mpmath.fadd(self.xs[i], mpmath.ldexp(mpmath.mpf(off), he), exact=True)
+                    weight *= mpmath.mpf(w.numerator) / w.denominator
+                y = _call(self.f, coords)
+                self.fmax = max(self.fmax, abs(y))
+                total += weight * y
+            return mpmath.ldexp(total, -sum(self.orders[i] * he for i, he in zip(self.active, hexp)))
+
+    def varies_nearby(self, work: int) -> bool:
+        """Whether f at ``x +- max(L, 1) * 2**-_PROBE_BITS`` (an absolute distance) differs from f(x)."""
+        with mpmath.workprec(work):
+            for d in (1, -1):
+                coords = list(self.xs)
+                for i, e in zip(self.active, self.mags):
+                    coords[i] = mpmath.fadd(self.xs[i], mpmath.ldexp(mpmath.mpf(d), max(e, 0) - _PROBE_BITS),
+                                            exact=True)
+                try:
+                    if _call(self.f, coords) != self.f0:
+                        return True
+                except _Failed:
+                    return True
+        return False
 
     def probe_size(self, work: int) -> None:
         """Update fmax with |f| at x +- L * 2**-_PROBE_BITS (failures ignored)."""
@@ -325,6 +415,21 @@ class _Problem:
                     pass
 
 
+@lru_cache(maxsize=None)
+def _punctured_rule(n: int, direction: int) -> tuple[tuple[int, Fraction], ...]:
+    """Exact (offset, weight) pairs for f^(n) at 0 from samples that avoid 0.
+
+    Central (direction 0): the odd offsets ``-n, -n+2, ..., n`` for odd n (the
+    binomial difference) and ``+-1, +-3, ..., +-(n+1)`` for even n, error O(h^2);
+    one-sided: ``d, 2d, ..., (n+1)d``, error O(h). Weights by Fornberg's algorithm.
+    """
+    if direction == 0:
+        offsets = list(range(-n, n + 1, 2)) if n % 2 else list(range(-n - 1, n + 2, 2))
+    else:
+        offsets = [direction * k for k in range(1, n + 2)]
+    return tuple(zip(offsets, fornberg_weights(offsets, n)))
+
+
 def _to_float64(v: mpmath.mpf) -> float:
     """Round an mpf to the nearest float64 (ties to even), subnormals included."""
     if v == 0:
@@ -334,6 +439,9 @@ def _to_float64(v: mpmath.mpf) -> float:
             m = mpmath.nint(mpmath.ldexp(v, 1074))
         return math.ldexp(int(m), -1074)
     return mpmath.libmp.to_float(v._mpf_, rnd=mpmath.libmp.round_nearest)
+
+
+to_float64 = _to_float64
 
 
 def _agreement(a: mpmath.mpf, b: mpmath.mpf, zero_scale: mpmath.mpf, cap: float) -> float:
@@ -424,10 +532,9 @@ def reference_derivative(
     min_digits = float(min_digits)
     if not 0 <= min_digits <= dps:
         raise ValueError(f"min_digits must be in [0, dps={dps}], got {min_digits}")
-    ratios = [_ratio(v) for v in point]
-    if any(r is None for r in ratios):
+    xs = exact_point(point)
+    if xs is None:
         return _unreliable("undefined", f"point {tuple(float(v) for v in point)} is not finite")
-    xs = [_exact_mpf(*r) for r in ratios]
     saved = mpmath.mp.prec
     try:
         return _reference(f_mp, xs, ords, dps, min_digits)
@@ -448,13 +555,18 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
     side_bits = 2 * p + _GUARD + 10 * (n_total + 1)  # one-sided: error O(h), so a much smaller step
     work_c = prob.work_prec(p, p + central_bits)
 
-    # f at the point decides the status outright if it fails.
+    # f at the point decides the status outright if it is not real there. If f fails at the point
+    # itself (0/0 in sin(x)/x at 0), stencils that avoid the point may still find a limit: they
+    # must all agree, else the failure at the point stands (a pole such as 1/x at 0).
+    singular: _Failed | None = None
     try:
         with mpmath.workprec(work_c):
             prob.f0 = _call(f, list(xs))
             prob.fmax = abs(prob.f0)
     except _Failed as fail:
-        return _unreliable(fail.status, f"at the point: {fail.text}")
+        if fail.status == "complex":
+            return _unreliable(fail.status, f"at the point: {fail.text}")
+        singular = fail
     prob.probe_size(work_c)
 
     q_hi = p + _EXTRA_BITS
@@ -469,7 +581,11 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
     failures: list[tuple[str, _Failed]] = []
     for name, step_bits, work, direction in plans:
         try:
-            results[name] = prob.stencil(step_bits, work, direction)
+            if singular is None:
+                results[name] = prob.stencil(step_bits, work, direction)
+            else:
+                rules = [_punctured_rule(orders[i], direction) for i in active]
+                results[name] = prob.rule_stencil(step_bits, work + _SINGULAR_EXTRA * step_bits, rules)
         except _Failed as fail:
             failures.append((name, fail))
     if failures:
@@ -478,6 +594,13 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
                 break
         parts = [f"{name}: {fl.text}" for name, fl in failures]
         parts += [f"{name} {_fmt(v)}" for name, v in results.items()]
+        if singular is not None:
+            return _unreliable(singular.status, f"at the point: {singular.text}; stencils avoiding the point: "
+                               + "; ".join(parts))
+        failed = {name: fl.status for name, fl in failures}
+        for side, other in (("left", "right"), ("right", "left")):
+            if failed.get(side) == "complex" and other in results:
+                parts.insert(0, f"one-sided: f is real only {other} of the point (an end of its real domain)")
         return _unreliable(status, "; ".join(parts))
 
     c0, chi, right, left = (results[name] for name, *_ in plans)
@@ -507,11 +630,22 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
             why = "central estimates depend on precision and step (singular or ill-conditioned near the point?)"
         else:
             why = "one-sided estimates disagree with the central ones"
+        if singular is not None:
+            return _unreliable(singular.status, f"at the point: {singular.text}; stencils avoiding the point "
+                               f"agree to {digits:.1f} digits only, no limit ({estimates})", digits)
         return _unreliable(
             "disagree",
             f"{why}; estimates agree to {digits:.1f} digits < min_digits {min_digits:g} ({estimates})",
             digits,
         )
+    if singular is None and not prob.moved and any(e < 0 for e in mags) and prob.varies_nearby(work_c):
+        # Steps relative to a small point (|x| < 1/2) and every sample equal to f(x), although f changes
+        # nearby: cos at 1e-300 has f' = -1e-300, far below what the working precision resolves over
+        # steps of 1e-300 * 2**-p. Reporting 0 would invent a zero. (At |x| >= 1/2 the steps are
+        # absolute and equal samples do bound |f'| far below T: (x**3 + 1)'(0) is 0.)
+        return _unreliable("disagree", f"every stencil sample equals f(x) = {_fmt(prob.f0)} at the working "
+                           f"precision although f changes near the point: the derivative is below what the "
+                           f"steps resolve, not known to be 0")
 
     # Below T the derivative is zero at the working precision: say so exactly, rather than
     # report a truncation residue such as 1e-177 for ((x-1)**3)'(1). T comes from |f| at

@@ -28,6 +28,7 @@ from .errors import RunDirError
 from .format_summary import grid_bounds, write_format_summary
 from .leaderboard import LEADERBOARD_FILE, write_leaderboard
 from .noise import as_mapping
+from .refcache import ALGORITHM_VERSION
 from .report_html import RowDigest, write_report
 from .store import (CURVES_FILE, META_FILE, MODEL_FILE, NOISE_FILE, PARTS_DIR, RESULTS_FILE, atomic_path,
                     package_versions, read_meta, read_results, read_table, remove_stale_temporaries, write_json,
@@ -41,10 +42,10 @@ def spec_fingerprint(spec: Any) -> str:
     """SHA-256 of everything that determines the stored tables of a sweep.
 
     Functions (with their declared noise), points, schemes, grid, number types, step conventions,
-    reference and model settings, the experiment name and the package
-    version; not the plot settings (figures are always redrawn from the
-    tables), the reference cache folder nor the memory budget (chunking
-    changes no row).
+    reference and model settings, the reference algorithm's version, the
+    experiment name and the package version; not the plot settings (figures
+    are always redrawn from the tables), the reference cache folder nor the
+    memory budget (chunking changes no row).
     """
     payload = {
         "functions": [(f.name, f.expression.text, [[float(v).hex() for v in row] for row in f.points])
@@ -54,7 +55,7 @@ def spec_fingerprint(spec: Any) -> str:
         "dtypes": list(spec.dtypes),
         "step": spec.step,
         "step_scales": list(spec.step_scales),
-        "reference": [spec.reference.dps, spec.reference.min_digits],
+        "reference": [spec.reference.dps, spec.reference.min_digits, ALGORITHM_VERSION],
         "model": dataclasses.asdict(spec.model),
         "name": spec.name,
         "version": package_versions().get("numdiff-harness"),

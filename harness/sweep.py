@@ -140,7 +140,7 @@ def sweep_block(spec: SweepSpec, block: BlockPlan, cache: ReferenceCache) -> Blo
                            function_noise(DTYPES[block.dtype], eps_factor=spec.model.eps_factor), block.start)
     estimated = noise["estimated_noise"].to_numpy() if spec.model.noise == "estimate" else None
     models = model_rows(function, points, schemes, block.dtype, spec.step, block.step_scale, spec.model,
-                        block.start, estimated)
+                        block.start, estimated_noise=estimated, cache=cache)
     return BlockResult(table, models, curves, dict(counter.counts), noise if first else None)
 
 

@@ -37,11 +37,12 @@ COLUMNS: dict[str, str] = {
     "h": "nominal step from the grid (NaN for adaptive rows)",
     "h_used": "step actually used, in dtype, as float64",
     "estimate": "the finite-difference estimate (as float64)",
-    "reference": "mpmath reference derivative rounded to float64 (NaN when unreliable and not real)",
+    "reference": "reference derivative rounded to float64 (NaN when unreliable; 0.0 for a certified zero-or-tiny ball)",
     "abs_error": "|estimate - reference| (NaN when the reference is unreliable)",
     "rel_error": "abs_error / |reference| (NaN when the reference is 0 or unreliable)",
-    "reference_digits": "decimal digits on which the independent reference estimates agree",
+    "reference_digits": "decimal digits the Arb ball certifies, or on which the checked estimates agree (<= dps)",
     "reference_status": "ok, or why the reference is unreliable (complex, nonfinite, disagree, undefined, error)",
+    "reference_method": "how the reference was computed: arb (certified ball arithmetic) or mpmath_checked",
     "error_estimate": "the method's own error estimate (library baselines, selectors), NaN otherwise",
     "n_evals": "function evaluations this estimate cost (counted by wrapping f for baselines and selectors)",
     "status": "ok | unreliable_reference | step_underflow | nonfinite",
@@ -53,7 +54,7 @@ COLUMNS: dict[str, str] = {
 
 ROW_STATUSES = ("ok", "unreliable_reference", "step_underflow", "nonfinite")
 CATEGORICAL = ("experiment", "function", "expression", "point", "scheme", "scheme_kind", "dtype", "step",
-               "step_scale", "reference_status", "status", "regime", "noise_kind")
+               "step_scale", "reference_status", "reference_method", "status", "regime", "noise_kind")
 #: Columns that identify one curve (error against h).
 CELL = ["function", "point_index", "component", "component2", "derivative_order", "scheme", "dtype", "step_scale"]
 
@@ -109,7 +110,7 @@ def scheme_rows(
         Arrays of shape (n_h, n_points, n_partials).
     reference : mapping
         Arrays of shape (n_points, n_partials) under keys ``hi``, ``lo``,
-        ``digits``, ``status`` (strings), matching ``estimates.partials``.
+        ``digits``, ``status`` and ``method`` (strings), matching ``estimates.partials``.
     point_offset : int
         Index of ``points[0]`` in the function's point list (chunked sweeps).
     noise_kind, noise_level
@@ -162,6 +163,9 @@ def scheme_rows(
     ref_categories, ref_codes = np.unique(ref_status.astype(str), return_inverse=True)
     # Points that round to the same value in a coarse type (float8, float16) share one label.
     label_code, labels = pd.factorize(np.array(point_labels(points.astype(np.float64)), dtype=object))
+    method_categories, method_codes = np.unique(np.asarray(reference["method"]).astype(str).reshape(-1),
+                                                return_inverse=True)
+    method_codes = np.repeat(method_codes.reshape(-1), n_h)  # one method per cell: unique before repeating
     point_codes = np.repeat(np.arange(n_points), n_partials * n_h)
     frame = pd.DataFrame(
         {
@@ -189,6 +193,7 @@ def scheme_rows(
             "rel_error": rel_error,
             "reference_digits": per_cell(reference["digits"]).astype(np.float64),
             "reference_status": pd.Categorical.from_codes(ref_codes.reshape(-1), categories=list(ref_categories)),
+            "reference_method": pd.Categorical.from_codes(method_codes, categories=list(method_categories)),
             "error_estimate": (flat(estimates.error_estimate).astype(np.float64)
                                if estimates.error_estimate is not None else np.full(n_rows, np.nan)),
             "n_evals": (flat(estimates.n_evals).astype(np.int64) if estimates.n_evals is not None

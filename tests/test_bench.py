@@ -10,5 +10,6 @@ def test_bench_runs_and_prints_its_figures():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     for line in ("engine (evaluate_schemes)", "floor  (one f call", "python loop, numpy scalars",
-                 "engine vs loop estimates", "reference (mpmath", "tidy table build"):
+                 "engine vs loop estimates", "tidy table build", "checked mpmath differences",
+                 "certified Arb series", "Arb/checked speed-up"):
         assert line in proc.stdout
