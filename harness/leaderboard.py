@@ -69,10 +69,12 @@ def _nearest_predicted(table: pd.DataFrame, models: pd.DataFrame | None) -> pd.D
     text = {k: str for k in keys if fixed[k].dtype.name in ("category", "object") or models[k].dtype.name in
             ("category", "object")}
     pred = models[keys + ["predicted_h_star"]].astype(text)
-    rows = fixed.reset_index(drop=True).astype(text).merge(pred, on=keys, how="inner")
+    # Only the keys and h take part in the search (the table may be huge); whole rows are taken at the end.
+    fixed = fixed.reset_index(drop=True)
+    rows = fixed[keys + ["h"]].astype(text).assign(_row=np.arange(len(fixed))).merge(pred, on=keys, how="inner")
     rows = rows[np.isfinite(rows["h"]) & (rows["h"] > 0) & ~rows["predicted_h_star"].isna()]
     if not len(rows):
-        return rows
+        return fixed.iloc[:0]
     log_h = np.log10(rows["h"].to_numpy(dtype=float))
     with np.errstate(divide="ignore"):
         target = np.log10(rows["predicted_h_star"].to_numpy(dtype=float))  # inf and 0 h* -> +-inf
@@ -82,7 +84,7 @@ def _nearest_predicted(table: pd.DataFrame, models: pd.DataFrame | None) -> pd.D
     distance = np.abs(log_h - np.clip(target, lo, hi))
     order = np.lexsort((log_h, distance, group))  # nearest first; ties: the smaller h
     first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
-    return rows.iloc[np.sort(first)].drop(columns="predicted_h_star")
+    return fixed.iloc[rows["_row"].to_numpy()[np.sort(first)]]
 
 
 def scored_rows(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.DataFrame:
