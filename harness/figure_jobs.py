@@ -25,7 +25,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .figure_names import FIGURE_KEY, comparison_figure_name, error_figure_name, figure_stems, table_functions
-from .figures import RC, Style, draw_comparison_figure, draw_error_figure, save_figure, scheme_styles, table_schemes
+from .figures import draw_comparison_figure, draw_error_figure
+from .plot_style import RC, Style, save_figure, scheme_styles, table_schemes
 from .curves import analyse_table
 from .progress import in_multirun
 from .store import FIGURES_DIR, read_results

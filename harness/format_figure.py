@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .figure_jobs import FigureJob, draw_job
-from .figures import MARKERS, PALETTE, _log_axes
+from .plot_style import MARKERS, PALETTE, _log_axes
 from .store import FIGURES_DIR
 
 __all__ = ["FORMAT_FIGURE", "draw_format_figure", "format_job", "write_format_figure"]

@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .figure_jobs import FigureJob, draw_job
-from .figures import MARKERS, PALETTE
+from .plot_style import MARKERS, PALETTE
 from .leaderboard import ALL_PROBLEMS
 from .store import FIGURES_DIR
 

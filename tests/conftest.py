@@ -88,7 +88,7 @@ def sweep(functions: dict, schemes: dict | list, grid: dict | list, **extra) -> 
     return harness.run(cfg)
 
 
-def assert_tables_equal(a: "pd.DataFrame", b: "pd.DataFrame") -> None:
+def assert_tables_equal(a, b) -> None:
     """Two tables hold the same columns, dtypes and values (NaN equal to NaN), row for row.
 
     ``pandas.testing.assert_frame_equal`` boxes every element of a categorical column (minutes for a

@@ -15,7 +15,8 @@ import pytest
 import harness
 from harness.curves import analyse_table
 from harness.figure_jobs import draw_figures, figure_stems, figure_workers, plan_figures, write_figures
-from harness.figures import RC, draw_comparison_figure, draw_error_figure, spaced_ticks
+from harness.figures import draw_comparison_figure, draw_error_figure
+from harness.plot_style import RC, spaced_ticks
 
 GRID = {"kind": "logspace", "start": -16, "stop": 0, "num": 33}
 

@@ -14,7 +14,6 @@ import pytest
 import harness
 from harness import report_html
 from harness.report_html import REPORT_FILE, RowDigest, write_report
-from harness.rundir import read_outputs
 from harness.store import read_meta
 from harness.svg_inline import figure_markup, inline_svg
 
