@@ -177,7 +177,7 @@ class Expression:
         return certified_reference(self, point, orders, dps=dps, min_digits=min_digits)
 
     def model_derivatives(self, point: Sequence[float], component: int, n: int, dps: int) -> list[float]:
-        """f, f', ..., f^(n) along one coordinate for the error model (:func:`harness.derivatives.model_derivatives`)."""
+        """f, f', ..., f^(n) along one coordinate for the model (:func:`harness.derivatives.model_derivatives`)."""
         from .derivatives import model_derivatives  # noqa: PLC0415 - harness.derivatives imports this module
 
         return model_derivatives(self, point, component, n, dps)
