@@ -42,7 +42,7 @@ FUNCTIONS = {
     "wave_mp": {"_target_": "userfuncs.wave", "points": [0.4],
                 "reference": {"derivative": "userfuncs.wave_derivative_mp"}},
     "rational": {"_target_": "userfuncs.rational", "points": [[0.6, 1.3]]},
-    "bump": {"_target_": "userfuncs.bump", "points": [0.8, 2.5]},
+    "bump": {"_target_": "userfuncs.bump", "points": [0.8, 2.5], "noise": {"level": 1e-6}},  # reference: noise-free
 }
 SCHEMES = {"central": None, "complex_step": None, "hess": {"kind": "mixed"},
            "second": {"kind": "stencil", "direction": "central", "derivative": 2}}
@@ -103,6 +103,7 @@ def test_each_reference_path_against_independent_truth(paths_table):
     # omitted, numpy's ufuncs: Ridders' estimate with its own digits, honest against the exact derivative
     b = refs(t, "bump")
     assert set(b["reference_method"]) == {"estimate"}
+    assert set(t.loc[t["function"] == "bump", "noise_level"]) == {1e-6}  # the sweep saw the noise, the estimate not
     for p, x in enumerate((0.8, 2.5)):
         for scheme, m in (("central", 1), ("second", 2)):
             row = b.loc[(p, scheme, 0, -1)]
@@ -206,13 +207,14 @@ def test_engine_calls_once_per_block_with_counted_points_and_meta(tmp_path):
 def test_returned_type_is_recorded_and_complex_step_skipped_with_its_reason(tmp_path, caplog):
     caplog.set_level(logging.WARNING)
     harness.run(config({"sq": {"_target_": "userfuncs.float64_only", "points": [0.75]}},
-                       {"central": None, "complex_step": None}, dtypes=["float32"]), out_dir=tmp_path)
+                       {"central": None, "complex_step": None, "cs": {"kind": "baseline", "method": "scipy_cs"}},
+                       dtypes=["float32"]), out_dir=tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text())["user_functions"]["sq"]
     assert meta["returned_dtypes"] == {"float32": "float64"}
     assert "imaginary part" in meta["complex_step"]
     messages = [r.getMessage() for r in caplog.records]
     assert sum("returned float64 for float32 input" in m for m in messages) == 1
-    assert sum("skipping complex_step: userfuncs.float64_only" in m for m in messages) == 1
+    assert sum("skipping complex_step, cs: userfuncs.float64_only" in m for m in messages) == 1
     table = harness.read_results(tmp_path)
     assert set(table["scheme"]) == {"central"} and set(table["dtype"]) == {"float32"}
     # the float64 result was rounded to float32: the estimate is a float32 difference quotient
