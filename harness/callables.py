@@ -28,7 +28,7 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = ["argument", "call_points", "code_fingerprint", "complex_reason", "locate", "mpmath_argument",
-           "mpmath_reason", "single_value"]
+           "mpmath_reason", "one_per_point", "single_value"]
 
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 _TARGET = "a dotted path package.module.function to an importable Python callable"
@@ -152,12 +152,19 @@ def argument(points: np.ndarray, dim: int) -> np.ndarray:
 
 
 def call_points(fn: Callable[..., Any], points: np.ndarray, dim: int) -> np.ndarray:
-    """``fn`` on ``n`` points (shape ``(n, dim)``): its ``n`` values, or ValueError saying what came back.
+    """``fn`` on ``n`` points (shape ``(n, dim)``): its ``n`` values, or ValueError saying what came back."""
+    return one_per_point(fn(argument(points, dim)), points.shape[0], dim)
 
-    A scalar result is broadcast (a constant function).
+
+def one_per_point(out: Any, n: int, dim: int) -> np.ndarray:
+    """A callable's result for ``n`` points as ``n`` values (a scalar is broadcast: a constant function).
+
+    Raises
+    ------
+    ValueError
+        Saying which shape came back for which input.
     """
-    n = points.shape[0]
-    out = np.asarray(fn(argument(points, dim)))
+    out = np.asarray(out)
     if out.shape == (n,):
         return out
     if out.shape == ():

@@ -29,26 +29,37 @@ stopping rule, with its constants ``CON = 1.4`` and ``SAFE = 2``):
 
 Differences from ``dfridr``: the function is evaluated in the widest number
 type numpy offers (``np.longdouble``: 64 significant bits on x86-64 Linux,
-113 on aarch64 Linux, the same as float64 on Windows and macOS arm64), the
-steps are applied exactly (``s = (x + l h) - x`` in that type, with the
-point's scale ``l = min(2^e, 1)``, ``2^(e-1) <= |x| < 2^e``: relative to the
-point below 1, so log near 0 stays in its domain, absolute above, as in
-:mod:`harness.reference`), the tableau is longer (``NTAB = 20``, so the steps
-span ``h_0 / 600``; ``h_0 = l / 8``), and levels whose samples are not finite
-(a large step that left the function's domain) are dropped from the start of
-the tableau.
+113 on aarch64 Linux, the same as float64 on Windows and macOS arm64; the
+caller passes float64 for a function that refuses it), the steps are applied
+exactly (``s = (x + l h) - x`` in that type, with the point's scale
+``l = min(2^e, 1)``, ``2^(e-1) <= |x| < 2^e``: relative to the point below 1,
+so log near 0 stays in its domain, absolute above, as in
+:mod:`harness.reference`), and the tableau is longer (``NTAB = 20``, so the
+steps span ``h_0 / 600``; ``h_0 = l / 8``). ``dfridr`` asks for an ``h_0``
+"over which f changes substantially", which is unknown for a callable, so
+the tableau is run from every step on (a later start is a smaller ``h_0``)
+and the entry with the smallest error estimate wins. Levels whose samples
+are not finite (a large step that left the function's domain) are dropped
+from the start.
 
 Digits
 ------
-``digits = -log10(err / max(|D|, T))``, capped at the precision of what the
-function returned (19.3 digits for x86 longdouble, 15.95 when it returns
-float64) and floored at 0. ``T = F / prod l_c^(n_c) * u`` is the size below
-which a derivative of a function of size ``F`` (the largest sample) is zero
-at the returned precision, as the zero threshold of :mod:`harness.reference`.
-The error estimate is the extrapolation's own: it is honest as long as the
-tableau's successive levels converge, which is the premise of any
-extrapolation; ``tests/test_userfunc.py`` measures it against exact
-derivatives.
+The error estimate is floored by the rounding of the samples through the
+stencil and the tableau: ``u (|f| + |x| |f'|)`` per sample (a function that
+rounds its argument, such as ``sin(50 x)``, has errors of ``u |x f'|``;
+``|f'|`` is read off the samples' range), times ``sum |w| / h^n`` at the
+entry's smallest step, times ``prod (fac + 1) / (fac - 1)`` over the
+tableau's columns. ``u`` is the unit round-off of what the function
+returned, which also caps the digits (19.3 for x86 longdouble, 15.95 when
+it returns float64). ``digits = -log10(error / |D|)``; when ``|D| <= error``
+the derivative cannot be told from 0: the value is 0 and the digits are
+``-log10(error / S)`` with ``S = max |f| / prod l^n``, the size a derivative
+of f has on the point's scale (the zero rule of :mod:`harness.reference`).
+Against the exact derivatives of 13 functions (exp, sin, log, 1/(1+x^2),
+exp(100 x), sin(50 x), tanh(20 x), 1/(x - 1.01), sqrt, arctan and float64-
+and float32-only versions) at 12 points, orders 1, 2, 3 and 5, the true error
+exceeded the estimate in 3 of 571 cases with at least one digit, by at most
+a factor 2.04; ``tests/test_userfunc.py`` checks a subset.
 """
 
 from __future__ import annotations
@@ -242,15 +253,15 @@ def _tableau(quotients: np.ndarray, steps: np.ndarray, start: int) -> tuple[Any,
     return best, err, start + where[0], where[1]
 
 
-def estimate_reference(fn: Vectorized, point: Sequence[Any], orders: Sequence[int], *,
-                       min_digits: float) -> tuple[Reference, int]:
+def estimate_reference(fn: Vectorized, point: Sequence[Any], orders: Sequence[int], *, min_digits: float,
+                       dtype: np.dtype = np.dtype(np.longdouble)) -> tuple[Reference, int]:
     """The best-estimate reference (``method='estimate'``) and the evaluations it cost.
 
     ``status`` is ``'ok'`` when the estimate carries at least
     ``min(min_digits, ESTIMATE_MIN_DIGITS)`` digits, else ``'disagree'``
     (the tableau's levels do not agree), ``'nonfinite'`` or ``'error'``.
     """
-    r = ridders(fn, point, orders)
+    r = ridders(fn, point, orders, dtype=dtype)
     if r.status != "estimated":
         return Reference(None, math.nan, math.nan, 0.0, r.status, r.message, "estimate"), r.evaluations
     need = min(float(min_digits), ESTIMATE_MIN_DIGITS)

@@ -29,14 +29,15 @@ Arb path never applies to it. Its references:
 * omitted, and f computes on mpmath numbers (plain arithmetic on its
   argument; :func:`harness.callables.mpmath_reason`): f itself through the
   checked path (``'mpmath_checked'``);
-* otherwise a best estimate by Ridders' extrapolation in longdouble
-  (:mod:`harness.ridders`, ``'estimate'``).
+* otherwise a best estimate by Ridders' extrapolation in the widest type f
+  takes, longdouble (else float64, logged) (:mod:`harness.ridders`, ``'estimate'``).
 
 The engine's coordinate arrays (any shape, one per coordinate) are stacked
 once per call into the ``(n, dim)`` array f takes, so a block stays one call.
 Every point f sees is counted, per number type of its input (:meth:`record`
 goes to ``meta.json``); a result of another type than the input's is logged
-once and rounded to the input's type.
+once and rounded to the input's type. If f raises on a block, its points are
+evaluated one by one and those where it raises are NaN (logged once).
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ class UserFunction:
 
     def __init__(self, *, target: str, fn: Callable[..., Any], name: str, dim: int, twin: Any = None,
                  derivative: Any = None, derivative_mp: bool = False, mpmath_ok: bool = False,
-                 complex_reason: str | None = None, identity: str, code_sha256: str, config: tuple) -> None:
+                 complex_reason: str | None = None, estimate_dtype: np.dtype = np.dtype(np.longdouble),
+                 identity: str, code_sha256: str, config: tuple) -> None:
         self.target, self.fn, self.name, self.dim = target, fn, name, dim
         self.code_sha256 = code_sha256
         self.text = f"{target}(x)"
@@ -89,6 +91,10 @@ class UserFunction:
         self.derivative_evaluations = 0
         self.probe_evaluations = 0
         self._gradients: dict[tuple, np.ndarray] = {}
+        self._failed = False
+        #: The widest type f (and the derivative callable) accept, for Ridders' estimates.
+        self.estimate_dtype = np.dtype(estimate_dtype)
+        self.retried_evaluations = 0
 
     # -- what the reference comes from -----------------------------------------------
     @property
@@ -127,10 +133,30 @@ class UserFunction:
         return out.reshape(shape)
 
     def _values(self, points: np.ndarray) -> np.ndarray:
+        """f on ``(n, dim)`` points in one call; if that raises, point by point, NaN where f raises."""
         try:
-            return callables.call_points(self.fn, points, self.dim)
-        except ValueError as exc:
+            out = self.fn(callables.argument(points, self.dim))
+        except Exception as exc:  # noqa: BLE001 - a failing f gives NaN rows, never a crashed sweep
+            return self._one_by_one(points, exc)
+        try:
+            return callables.one_per_point(out, points.shape[0], self.dim)
+        except ValueError as exc:  # a broken contract, not a value: stop with what came back
             raise ValueError(f"function '{self.name}' ({self.target}): {exc}") from None
+
+    def _one_by_one(self, points: np.ndarray, exc: Exception) -> np.ndarray:
+        if not self._failed:
+            self._failed = True
+            log.warning("function '%s' (%s) raised %s: %s on %d points at once; evaluating them one by one "
+                        "(NaN where it raises; logged once)", self.name, self.target, type(exc).__name__, exc,
+                        points.shape[0])
+        values = np.full(points.shape[0], np.nan, dtype=points.dtype)
+        for i in range(points.shape[0]):
+            try:
+                values[i] = callables.single_value(self.fn(callables.argument(points[i:i + 1], self.dim)))
+            except Exception:  # noqa: BLE001, S112 - this point fails: NaN
+                continue
+        self.retried_evaluations += points.shape[0]
+        return values
 
     def _to_type(self, out: np.ndarray, dtype: np.dtype) -> np.ndarray:
         if dtype.name not in self.returned_dtypes:
@@ -154,8 +180,8 @@ class UserFunction:
         self.reference_evaluations += 1
         return callables.single_value(self.fn(callables.mpmath_argument(coords, self.dim)))
 
-    def _longdouble(self, points: np.ndarray) -> np.ndarray:
-        """f on ``(n, dim)`` longdouble points as it returns them (for the estimates; counted apart)."""
+    def _for_estimate(self, points: np.ndarray) -> np.ndarray:
+        """f on ``(n, dim)`` points of :attr:`estimate_dtype` as it returns them (for the estimates; counted apart)."""
         self.reference_evaluations += points.shape[0]
         return self._values(points)
 
@@ -166,12 +192,14 @@ class UserFunction:
         if self.has_mpmath:
             return reference_derivative(self.mpmath, point, orders, dps=dps, min_digits=min_digits)
         if self._derivative is None:
-            return estimate_reference(self._longdouble, point, orders, min_digits=min_digits)[0]
+            return estimate_reference(self._for_estimate, point, orders, min_digits=min_digits,
+                                      dtype=self.estimate_dtype)[0]
         j = next(c for c, n in enumerate(orders) if n)
         if sum(orders) == 1:
             return self._analytic(point, j, dps, min_digits)
         rest = tuple(n - (c == j) for c, n in enumerate(orders))
-        return estimate_reference(lambda pts: self._gradient(pts)[:, j], point, rest, min_digits=min_digits)[0]
+        return estimate_reference(lambda pts: self._gradient(pts)[:, j], point, rest, min_digits=min_digits,
+                                  dtype=self.estimate_dtype)[0]
 
     def _gradient(self, points: np.ndarray) -> np.ndarray:
         """The derivative callable on ``(n, dim)`` points, as an ``(n, dim)`` array."""
@@ -242,15 +270,15 @@ class UserFunction:
         """f, f', ..., f^(n) along one coordinate, to a few digits, for the error model (NaN where unknown).
 
         One ``mpmath.diffs`` call where f has an mpmath evaluation; else f in
-        longdouble and Ridders estimates (on the derivative callable when
-        given), each kept from 2 digits on.
+        :attr:`estimate_dtype` and Ridders estimates (on the derivative
+        callable when given), each kept from 2 digits on.
         """
         if self.has_mpmath:
             return taylor_derivatives(self.mpmath, point, component, n, dps)
-        pts = np.array([point], dtype=np.longdouble)
+        pts = np.array([point], dtype=self.estimate_dtype)
         try:
             with np.errstate(all="ignore"):
-                out = [float(np.asarray(self._longdouble(pts), dtype=np.longdouble)[0])]
+                out = [float(np.asarray(self._for_estimate(pts), dtype=np.longdouble)[0])]
         except Exception:  # noqa: BLE001 - a failing f only means "no model"
             return [math.nan] * (n + 1)
         for k in range(1, n + 1):
@@ -263,8 +291,8 @@ class UserFunction:
                 fn, orders = (lambda q: self._gradient(q)[:, component]), tuple(o - (c == component)
                                                                                  for c, o in enumerate(orders))
             else:
-                fn = self._longdouble
-            r = ridders(fn, point, orders)
+                fn = self._for_estimate
+            r = ridders(fn, point, orders, dtype=self.estimate_dtype)
             out.append(float(r.value) if r.status == "estimated" and r.digits >= 2 else math.nan)
         return [v if math.isfinite(v) else math.nan for v in out]
 
@@ -280,8 +308,10 @@ class UserFunction:
             "reference": self.reference_mode,
             "reference_method": method,
             "complex_step": self.unsupported.get("complex_input", "offered"),
+            "estimate_dtype": None if self.has_mpmath else self.estimate_dtype.name,
             "evaluations": dict(sorted(self.evaluations.items())),
-            "evaluations_total": sum(self.evaluations.values()),
+            "evaluations_total": sum(self.evaluations.values()) + self.retried_evaluations,
+            "retried_evaluations": self.retried_evaluations,
             "returned_dtypes": dict(sorted(self.returned_dtypes.items())),
             "reference_evaluations": self.reference_evaluations,
             "derivative_evaluations": self.derivative_evaluations,
@@ -331,9 +361,11 @@ def make_user_function(name: str, target: Any, dim: int, reference: Any, point: 
     elif (why := callables.mpmath_reason(counted, point, dim, value)) is None:
         mpmath_ok = True
     else:
-        log.warning("function '%s' (%s): references are Ridders estimates in longdouble (reference_method="
-                    "estimate): %s", name, target, why)
+        log.warning("function '%s' (%s): references are Ridders estimates (reference_method=estimate): %s",
+                    name, target, why)
     complex_why = callables.complex_reason(counted, point, dim)
+    estimate_dtype = np.dtype(np.float64) if twin is not None or mpmath_ok else _widest_type(
+        name, target, [counted] + ([derivative] if derivative is not None else []), point, dim)
     code = callables.code_fingerprint(fn)
     identity = f"callable:{target}@{code}|dim={dim}"
     if twin is not None:
@@ -343,11 +375,25 @@ def make_user_function(name: str, target: Any, dim: int, reference: Any, point: 
     else:
         identity += "|automatic" if mpmath_ok else "|estimate"
     out = UserFunction(target=target, fn=fn, name=name, dim=dim, twin=twin, derivative=derivative,
-                       derivative_mp=derivative_mp, mpmath_ok=mpmath_ok,
+                       derivative_mp=derivative_mp, mpmath_ok=mpmath_ok, estimate_dtype=estimate_dtype,
                        complex_reason=None if complex_why is None else f"{target} {complex_why}", identity=identity,
                        code_sha256=code, config=(name, target, dim, reference, point.tolist()))
     out.probe_evaluations = counted.points
     return out
+
+
+def _widest_type(name: str, target: str, fns: list[Callable[..., Any]], point: np.ndarray, dim: int) -> np.dtype:
+    """longdouble if every callable takes it (one call each on the point), else float64 (logged)."""
+    wide = np.dtype(np.longdouble)
+    for fn in fns:
+        try:
+            with np.errstate(all="ignore"):
+                fn(callables.argument(np.array([point], dtype=wide), dim))
+        except Exception as exc:  # noqa: BLE001 - then the estimates are made in float64
+            log.warning("function '%s' (%s): Ridders estimates in float64, its callables do not take %s input "
+                        "(%s: %s)", name, target, wide, type(exc).__name__, exc)
+            return np.dtype(np.float64)
+    return wide
 
 
 class _Counter:

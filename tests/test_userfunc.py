@@ -224,6 +224,23 @@ def test_returned_type_is_recorded_and_complex_step_skipped_with_its_reason(tmp_
     assert row["estimate"] == pytest.approx(float(expected), rel=1e-6)
 
 
+def test_estimates_in_float64_when_longdouble_is_refused_and_nan_where_f_raises(caplog):
+    caplog.set_level(logging.WARNING)
+    spec = harness.build_spec(config({"e": {"_target_": "userfuncs.no_longdouble", "points": [0.5]},
+                                      "r": {"_target_": "userfuncs.fails_above_two", "points": [1.0, 3.0]}}))
+    table = run_spec(spec)
+    e = table[table["function"] == "e"]
+    assert spec.functions[0].expression.estimate_dtype == np.float64
+    assert (e["reference_status"] == "ok").all() and (e["reference_digits"] <= 53 * math.log10(2) + 1e-9).all()
+    assert abs(e["reference"].iloc[0] - math.exp(0.5)) <= 10 ** -e["reference_digits"].iloc[0] * 2.5 * math.exp(0.5)
+    r = table[table["function"] == "r"]
+    assert (r.loc[r["point_index"] == 0, "status"] == "ok").all()
+    assert (r.loc[r["point_index"] == 1, "status"] == "unreliable_reference").all()
+    assert np.isnan(r.loc[r["point_index"] == 1, "estimate"]).all()
+    assert sum("evaluating them one by one" in m.getMessage() for m in caplog.records) == 1
+    assert spec.functions[1].expression.record()["retried_evaluations"] > 0
+
+
 def test_lecture_function_reproduces_the_lecture_gradient():
     """The seed's f(x) = x[0]**3 + x[1]**2 + x[2]**4 run as a user function, forward differences at h = 1e-4."""
     table = harness.run(config({"lecture": {"_target_": "harness.examples.lecture_function", "dim": 3,

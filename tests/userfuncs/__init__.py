@@ -75,6 +75,20 @@ def float64_only(x):
     return np.asarray(x).astype(np.float64) ** 2
 
 
+def no_longdouble(x):
+    """exp(x), refusing longdouble input (as scipy.special's functions do): estimates fall back to float64."""
+    if np.asarray(x).dtype == np.longdouble:
+        raise TypeError("no longdouble loop")
+    return np.exp(x)
+
+
+def fails_above_two(x):
+    """sqrt(x) that raises for the whole call when any x exceeds 2 (the sweep goes on with NaN there)."""
+    if np.any(np.real(x) > 2):
+        raise ValueError("x > 2")
+    return np.sqrt(x)
+
+
 # -- wrong in a config ----------------------------------------------------------------------------
 NOT_CALLABLE = 42
 
