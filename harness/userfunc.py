@@ -421,9 +421,9 @@ def _reference_callables(reference: Any, key: str, fn: Callable[..., Any], point
 
 
 def _checked_twin(twin: Any, key: str, target: str, point: np.ndarray, dim: int, value: float) -> Any:
-    def as_f(arg: np.ndarray) -> Any:  # the twin on one point in f's calling convention, for the probe
-        xs = list(np.asarray(arg, dtype=object).reshape(-1))
-        return twin(xs[0] if dim == 1 else xs)
+    def as_f(arg: np.ndarray) -> np.ndarray:  # the twin point by point in f's calling convention, for the probe
+        rows = np.asarray(arg, dtype=object).reshape(-1, dim)
+        return np.array([twin(row[0] if dim == 1 else list(row)) for row in rows], dtype=object)
 
     why = callables.mpmath_reason(as_f, point, dim, value)
     if why is not None:

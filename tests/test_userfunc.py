@@ -164,6 +164,8 @@ def test_bad_targets_are_config_errors_naming_the_key():
          "functions.f.reference.derivative", "is not f's derivative"),
         ({"_target_": "userfuncs.energy", "points": [[0.1, 0.2, 0.3]], "reference": {"mpmath": "userfuncs.rational"}},
          "functions.f.reference.mpmath", "an mpmath twin"),
+        ({"_target_": "harness.examples.cube", "points": [1.0], "reference": {"mpmath": "userfuncs.lossy_cube_mp"}},
+         "functions.f.reference.mpmath", "loses their precision"),
         ({"_target_": "userfuncs.wave", "expression": "x", "points": [1.0]}, "functions.f.expression", "_target_"),
     ]
     for spec, key, text in cases:

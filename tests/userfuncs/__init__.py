@@ -93,6 +93,11 @@ def fails_above_two(x):
 NOT_CALLABLE = 42
 
 
+def lossy_cube_mp(x):
+    """A twin of x**3 that rounds its argument to float64 first: it returns mpmath numbers without their precision."""
+    return mpmath.mpf(float(x)) ** 3
+
+
 def first_two(X):
     """Uses two coordinates: a config with dim 3 passes (it ignores x2), dim 1 does not."""
     return X[:, 0] * X[:, 1]
