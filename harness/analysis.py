@@ -56,7 +56,7 @@ def summarize_curves(curves: pd.DataFrame, models: pd.DataFrame | None = None) -
 #: Columns of the readable summary (summary.md), in order.
 SUMMARY_MD_COLUMNS = ["function", "point", "component", "scheme", "dtype", "accuracy_order", "observed_order",
                       "h_star", "observed_h_star", "predicted_h_star", "h_star_ratio", "min_abs_error",
-                      "predicted_min_error", "n_evals", "reference_digits"]
+                      "predicted_min_error", "n_evals", "reference_digits", "reference_method"]
 #: Above this many curves summary.md shows one row per function, scheme, number type and order (medians).
 SUMMARY_MD_MAX_ROWS = 200
 _AGGREGATE_KEYS = ["function", "scheme", "dtype", "derivative_order", "step_scale"]
@@ -82,7 +82,9 @@ def summary_markdown(summary: pd.DataFrame, *, title: str = "", max_rows: int = 
     intro = ("h_star: argmin of the error on the grid (for curves without an optimum, e.g. the complex step, the "
              "step below which the error stays within 2x of its floor); observed_h_star: argmin of the error's RMS "
              "over +-0.25 decades (robust to lucky round-off); predicted_h_star: the error model; observed_order: "
-             "slope fitted over the detected truncation regime.")
+             "slope fitted over the detected truncation regime; reference_method: arb (certified), mpmath_checked, "
+             "analytic (a user's derivative) or estimate (Ridders' extrapolation of a user's function: errors below "
+             "its digits are not resolved).")
     if len(summary) <= max_rows:
         cols = [c for c in SUMMARY_MD_COLUMNS if c in summary.columns]
         table = summary[cols]
@@ -93,6 +95,9 @@ def summary_markdown(summary: pd.DataFrame, *, title: str = "", max_rows: int = 
         grouped = summary.groupby(keys, sort=False, observed=True)
         table = grouped[values].median(numeric_only=True).reset_index()
         table.insert(len(keys), "curves", grouped.size().to_numpy())
+        if "reference_method" in summary.columns:  # estimates never pass for certified references unseen
+            table["reference_method"] = grouped["reference_method"].agg(
+                lambda m: ", ".join(sorted(set(map(str, m))))).to_numpy()
         lead = (f"{len(summary)} curves, shown as medians per {', '.join(keys)} (the full per-curve table is in "
                 f"summary.csv and summary.parquet). {intro}")
     cols = list(table.columns)

@@ -161,6 +161,7 @@ def run_spec(
         "floating_point_warnings": fp_warnings,
         "reference_cache": {"hits": cache.hits, "misses": cache.misses, "disk_hits": cache.disk_hits,
                             "directory": str(cache.directory) if cache.directory else None},
+        **_user_functions(spec),
         "plot": plot_settings(spec),
         "versions": package_versions(),
         "git_commit": git_commit(),
@@ -216,6 +217,17 @@ def plot_settings(spec: SweepSpec | None) -> dict[str, Any]:
 def _derived_inputs(run_dir: Path, table: pd.DataFrame | None, plot: Mapping[str, Any]) -> tuple:
     table, models, curves = read_outputs(run_dir, table)
     return table, run_dir, plot, models, curves
+
+
+def _user_functions(spec: SweepSpec) -> dict[str, Any]:
+    """``{"user_functions": {name: record}}`` for the sweep's Python functions (nothing for expressions only).
+
+    A record (:meth:`harness.userfunc.UserFunction.record`) holds the target,
+    its code hash, the reference path and every evaluation the callable made
+    in this process: blocks taken from ``parts/`` when resuming cost none.
+    """
+    records = {f.name: rec for f in spec.functions if (rec := f.expression.record()) is not None}
+    return {"user_functions": records} if records else {}
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

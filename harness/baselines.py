@@ -161,6 +161,7 @@ _AD_CALL = "scipy.optimize._numdiff.approx_derivative"
 #: method name -> library, adaptive, accuracy (order of the base rule),
 #: n_evals (per estimate, smooth 1-D function; for ``scipy_differentiate`` the
 #: budget at maxiter=10), float32 (type f is evaluated in for float32 points),
+#: complex_input (f is evaluated at complex points: offered only for functions that take them),
 #: call and description.
 BASELINE_METHODS: dict[str, dict[str, Any]] = {
     "scipy_approx_fprime": {
@@ -180,6 +181,7 @@ BASELINE_METHODS: dict[str, dict[str, Any]] = {
     },
     "scipy_cs": {
         "library": "scipy", "adaptive": False, "accuracy": 2, "n_evals": 2, "float32": "complex128",
+        "complex_input": True,
         "call": f"{_AD_CALL}(f, x, method='cs', abs_step=h)",
         "description": "complex step Im f(x + ih) / h; f(x) is evaluated too; h replaced if x + h == x",
     },
@@ -195,6 +197,7 @@ BASELINE_METHODS: dict[str, dict[str, Any]] = {
     },
     "scipy_cs_default": {
         "library": "scipy", "adaptive": True, "accuracy": 2, "n_evals": 2, "float32": "complex128",
+        "complex_input": True,
         "call": f"{_AD_CALL}(f, x, method='cs')",
         "description": "complex step at scipy's default step sqrt(eps) * max(1, |x|)",
     },
@@ -216,6 +219,7 @@ BASELINE_METHODS: dict[str, dict[str, Any]] = {
     },
     "nd_complex": {
         "library": "numdifftools", "adaptive": True, "accuracy": 2, "n_evals": 2, "float32": "float64",
+        "complex_input": True,
         "call": f"{_ND_CALL}(f, method='complex', full_output=True)",
         "description": "complex step at numdifftools' default step eps**(1/1.06) * max(log(e - 1 + |x|), 1)",
     },
@@ -231,6 +235,7 @@ BASELINE_METHODS: dict[str, dict[str, Any]] = {
     },
     "nd_complex_fixed": {
         "library": "numdifftools", "adaptive": False, "accuracy": 2, "n_evals": 2, "float32": "float64",
+        "complex_input": True,
         "call": f"{_ND_CALL}(f, step=h, method='complex', use_exact_steps=False)",
         "description": "complex step at exactly one step h; f(x) is evaluated too (a realness check)",
     },

@@ -21,6 +21,7 @@ from .noise import parse_noise
 from .schemes import Scheme, make_scheme
 from .settings import (DTYPES, FIGURE_FORMATS, GRID_KINDS, STEP_MODES, STEP_SCALES, FunctionSpec, ModelSettings,
                        PlotSettings, ReferenceSettings, SweepDefaults, SweepSpec)
+from .userfunc import FUNCTION_KEYS, make_user_function
 
 _TOP_KEYS = ("name", "description", "functions", "schemes", "grid", "dtypes", "step", "step_scale", "reference",
              "plot", "memory_mb", "model")
@@ -119,10 +120,14 @@ def parse_function(name: str, spec: Any, key: str | None = None) -> FunctionSpec
     if not name.strip() or not name.isprintable():
         raise ConfigError(key, name, "a non-empty, printable function name (it labels rows and figures)")
     if not isinstance(spec, Mapping):
-        raise ConfigError(key, spec, "a mapping with keys expression, points (and optional dim, description, noise)")
+        raise ConfigError(key, spec, "a mapping with keys expression, points (and optional dim, description, noise), "
+                                     "or _target_ (a Python function), points, ...")
+    if "_target_" in spec:
+        return _parse_user_function(name, spec, key)
     for k in spec:
         if k not in ("expression", "points", "dim", "description", "noise"):
-            raise ConfigError(f"{key}.{k}", spec[k], "keys expression, points, dim, description, noise")
+            raise ConfigError(f"{key}.{k}", spec[k], "keys expression, points, dim, description, noise "
+                                                     "(or _target_ for a Python function)")
     dim = spec.get("dim")
     if dim is not None:
         dim = check.integer(f"{key}.dim", dim, 1, 1000)
@@ -141,6 +146,25 @@ def parse_function(name: str, spec: Any, key: str | None = None) -> FunctionSpec
                         noise=parse_noise(spec.get("noise"), f"{key}.noise"))
 
 
+def _parse_user_function(name: str, spec: Mapping[str, Any], key: str) -> FunctionSpec:
+    """A Python function from ``{_target_: pkg.module.fn, points, dim, reference, noise}`` (:mod:`harness.userfunc`).
+
+    ``dim`` defaults to the length of the first point (1 for scalars and
+    ``linspace``). The callable is imported and probed here, before any work.
+    """
+    check.only_keys(key, spec, FUNCTION_KEYS, "a Python function (_target_)")
+    if "points" not in spec:
+        raise ConfigError(f"{key}.points", None, "a non-empty list of points")
+    listed = spec["points"].tolist() if isinstance(spec["points"], np.ndarray) else spec["points"]
+    first = listed[0] if isinstance(listed, (list, tuple)) and listed else None
+    inferred = len(first) if isinstance(first, (list, tuple)) else 1
+    dim = check.integer(f"{key}.dim", spec.get("dim", inferred), 1, 1000)
+    points = parse_points(spec["points"], dim, f"{key}.points")
+    noise = parse_noise(spec.get("noise"), f"{key}.noise")
+    fn = make_user_function(name, spec["_target_"], dim, spec.get("reference"), points[0], key=key)
+    return FunctionSpec(name=name, expression=fn, points=points, noise=noise)
+
+
 def _check_something_runs(functions: tuple[FunctionSpec, ...], schemes: tuple[Scheme, ...],
                           dtypes: tuple[str, ...]) -> None:
     """Refuse a sweep in which no scheme applies to any function and number type (it would write 0 rows)."""
@@ -148,7 +172,7 @@ def _check_something_runs(functions: tuple[FunctionSpec, ...], schemes: tuple[Sc
     for f in functions:
         for s in schemes:
             for d in dtypes:
-                why = s.skip(dtype=d, dim=f.dim)
+                why = s.skip_for(f, d)
                 if why is None:
                     return
                 reasons[f"{s.name}: {why}"] = None

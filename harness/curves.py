@@ -35,6 +35,7 @@ REGIMES = ("truncation", "round-off", "transition", "floor", "invalid")
 
 #: Per-curve columns after the identifying ones, in order.
 CURVE_COLUMNS = ["point", "scheme_kind", "accuracy_order", "reference", "reference_digits", "reference_status",
+                 "reference_method",
                  "adaptive", "n_evals", "optimum_kind", "h_star", "min_abs_error", "observed_h_star",
                  "observed_min_error", "min_rel_error", "observed_order", "order_h_min", "order_h_max",
                  "order_points", "order_intercept", "roundoff_slope", "roundoff_h_min", "roundoff_h_max",
@@ -283,7 +284,7 @@ def analyse_table(table: pd.DataFrame, has_optimum: Callable[[str], bool] | None
         stats.append(stat)
     firsts = order[starts]
     head = table.iloc[firsts][keys + ["point", "scheme_kind", "accuracy_order", "reference", "reference_digits",
-                                      "reference_status"]].reset_index(drop=True)
+                                      "reference_status", "reference_method"]].reset_index(drop=True)
     for c in head.columns:
         if isinstance(head[c].dtype, pd.CategoricalDtype):
             head[c] = head[c].astype(str)

@@ -30,7 +30,8 @@ import operator
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import mpmath
 import numpy as np
@@ -158,6 +159,32 @@ class Expression:
         if len(coords) != self.dim:
             raise TypeError(f"function '{self.name}' takes {self.dim} coordinate(s), got {len(coords)}")
         return self._mp(tuple(mpmath.mpmathify(c) for c in coords))
+
+    # -- the function interface of a sweep (harness.userfunc.UserFunction answers it for callables) --
+    #: Capabilities a scheme may require (``Scheme.requires``) that f lacks, with the reason: none, the
+    #: compiled numpy function takes complex input too.
+    unsupported: ClassVar[Mapping[str, str]] = MappingProxyType({})
+
+    @property
+    def reference_key(self) -> tuple[str, str]:
+        """``(identity, kind)`` in the reference cache and the run fingerprint: the text, certified references."""
+        return self.text, "certified"
+
+    def reference(self, point: Sequence[Any], orders: Sequence[int], *, dps: int, min_digits: float) -> Any:
+        """Certified Arb reference, else the checked mpmath path (:func:`harness.certified.certified_reference`)."""
+        from .certified import certified_reference  # noqa: PLC0415 - harness.certified imports this module
+
+        return certified_reference(self, point, orders, dps=dps, min_digits=min_digits)
+
+    def model_derivatives(self, point: Sequence[float], component: int, n: int, dps: int) -> list[float]:
+        """f, f', ..., f^(n) along one coordinate for the model (:func:`harness.derivatives.model_derivatives`)."""
+        from .derivatives import model_derivatives  # noqa: PLC0415 - harness.derivatives imports this module
+
+        return model_derivatives(self, point, component, n, dps)
+
+    def record(self) -> None:
+        """What ``meta.json`` keeps of the function beyond its text: nothing."""
+        return None
 
     def __reduce__(self) -> tuple:
         # Closures do not pickle; re-parse instead (e.g. for process-pool launchers).

@@ -20,7 +20,11 @@ number type:
   ...) are left out: their own choice of step is their ``*_default`` or
   adaptive mode, which is scored.
 
-Rows whose reference is unreliable are left out (they have no error). A row
+Rows whose reference is unreliable are left out (they have no error), and so
+are rows scored against a best estimate (``reference_method == 'estimate'``:
+a user's Python function without an mpmath evaluation or derivative), whose
+errors are only as good as the estimate's digits; the Markdown says how many.
+A row
 **fails** when its estimate is not finite or its relative error exceeds 1;
 failures enter the quantiles as an infinite error. Per method and problem
 (function), and over all problems (``problem = 'all'``, pooled rows):
@@ -53,6 +57,8 @@ from .store import atomic_path, write_parquet
 __all__ = ["ALL_PROBLEMS", "coverage_table", "leaderboard", "leaderboard_markdown", "scored_rows",
            "write_leaderboard"]
 
+#: ``reference_method`` of rows scored against a best estimate, which the leaderboard leaves out.
+ESTIMATE = "estimate"
 #: ``problem`` of the rows pooled over all problems.
 ALL_PROBLEMS = "all"
 LEADERBOARD_FILE = "leaderboard"
@@ -95,7 +101,7 @@ def scored_rows(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.D
     """
     adaptive = table[table["adaptive"].astype(bool)]
     rows = pd.concat([adaptive.reset_index(drop=True), _nearest_predicted(table, models)], ignore_index=True)
-    rows = rows[rows["reference_status"].astype(str) == "ok"].copy()
+    rows = rows[(rows["reference_status"].astype(str) == "ok") & ~_estimated(rows)].copy()
     finite = np.isfinite(rows["estimate"].to_numpy(dtype=float))
     rel = np.where(finite, rows["rel_error"].to_numpy(dtype=float), np.inf)
     rel = np.where(np.isnan(rel), np.inf, rel)
@@ -106,6 +112,13 @@ def scored_rows(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.D
     rows["rel_err"] = rel
     rows["failed"] = ~(rel <= 1)
     return rows
+
+
+def _estimated(rows: pd.DataFrame) -> np.ndarray:
+    """Rows scored against a best estimate (tables written before user functions have none)."""
+    if "reference_method" not in rows.columns:
+        return np.zeros(len(rows), dtype=bool)
+    return rows["reference_method"].astype(str).to_numpy() == ESTIMATE
 
 
 def _quantile(values: np.ndarray, q: float) -> float:
@@ -198,13 +211,18 @@ COVERAGE_COLUMNS = ["method", "dtype", "n", "coverage", "median_ratio", "p90_rat
 
 
 def leaderboard_markdown(board: pd.DataFrame, coverage: pd.DataFrame, *, title: str = "",
-                         per_problem: bool = True) -> str:
-    """The leaderboard and coverage tables as Markdown: over all problems, then per problem."""
+                         per_problem: bool = True, estimated: int = 0) -> str:
+    """The leaderboard and coverage tables as Markdown: over all problems, then per problem.
+
+    ``estimated``: rows left out because their reference is a best estimate (said in the text).
+    """
+    left_out = (f" {estimated} rows scored against a best estimate (reference_method=estimate: Python functions "
+                "without an mpmath evaluation or derivative) are left out." if estimated else "")
     lines = [f"# Leaderboard: {title}" if title else "# Leaderboard", "",
              "Relative error of every method on the same points and reference (adaptive methods at the step "
              "they chose; fixed-step curves with an error model at the grid step nearest the predicted h*). "
-             "A failure is a non-finite estimate or a relative error above 1 (counted as an infinite error).",
-             "", "## All problems", ""]
+             "A failure is a non-finite estimate or a relative error above 1 (counted as an infinite error)."
+             + left_out, "", "## All problems", ""]
     lines += _md_table(board[board["problem"] == ALL_PROBLEMS], BOARD_COLUMNS)
     lines += ["", "## Coverage of the methods' own error estimates", "",
               "coverage: fraction of rows with true error <= the method's error estimate; ratio: error "
@@ -229,6 +247,7 @@ def write_leaderboard(table: pd.DataFrame, models: pd.DataFrame | None, out: str
         write_parquet(frame, out / f"{stem}.parquet")
         with atomic_path(out / f"{stem}.csv") as tmp:
             frame.to_csv(tmp, index=False, float_format="%.6g")
+    estimated = int(_estimated(table).sum())
     with atomic_path(out / f"{LEADERBOARD_FILE}.md") as tmp:
-        tmp.write_text(leaderboard_markdown(board, coverage, title=title))
+        tmp.write_text(leaderboard_markdown(board, coverage, title=title, estimated=estimated))
     return board, coverage

@@ -1,9 +1,11 @@
 """The reference cache and the reference table of a block.
 
-Each reference (expression, exact point, derivative multi-index, precision)
-is computed once, by :func:`harness.certified.certified_reference` for a
-block's expression (Arb, else the checked mpmath path) or by
-:func:`harness.reference.reference_derivative` for a bare callable, and kept
+Each reference (function, exact point, derivative multi-index, precision)
+is computed once, by the function's own ``reference`` method
+(:func:`harness.certified.certified_reference` for an expression: Arb, else
+the checked mpmath path; :class:`harness.userfunc.UserFunction` for a user's
+callable) or by :func:`harness.reference.reference_derivative` for a bare
+mpmath callable (:meth:`ReferenceCache.get`), and kept
 in memory and, optionally, content-addressed on disk, shared by runs and
 multirun jobs. The error model's derivatives ``f, f', ..., f^(n)`` along a
 coordinate are cached the same way (:meth:`ReferenceCache.derivatives`).
@@ -23,8 +25,6 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from .certified import certified_reference
-from .derivatives import model_derivatives
 from .progress import in_multirun, progress
 from .reference import Reference, point_key, reference_derivative
 from .settings import ReferenceSettings
@@ -46,8 +46,10 @@ class ReferenceCache:
     ``0.5`` share one. ``key_text`` must identify the function (e.g. its
     expression text): ``f_mp`` itself is not part of the key. ``kind`` keeps
     apart what different paths computed for the same text: ``'checked'``
-    (:meth:`get`, a callable), ``'certified'`` (:meth:`get_certified`, an
-    expression) and ``'model'`` (:meth:`derivatives`).
+    (:meth:`get`, a callable), ``'certified'`` (:meth:`get_reference`, an
+    expression), ``'user'`` (:meth:`get_reference`, a user's callable, whose
+    identity holds its target and a hash of its code) and ``'model'``
+    (:meth:`derivatives`).
 
     With ``directory``, every reference is also stored content-addressed as
     ``directory/ab/abcdef....json`` (SHA-256 of the key and
@@ -101,23 +103,31 @@ class ReferenceCache:
         return self._cached(k, lambda: reference_derivative(f_mp, point, orders, dps=dps, min_digits=min_digits),
                             lambda ref: _reference_data(ref, dps), lambda data: _reference_from(data, dps))
 
-    def get_certified(self, expression: Any, point: Sequence[float], orders: Sequence[int], *,
+    def get_reference(self, function: Any, point: Sequence[float], orders: Sequence[int], *,
                       dps: int = ReferenceSettings.dps, min_digits: float = ReferenceSettings.min_digits) -> Reference:
-        """The reference of an expression, computed by :func:`~harness.certified.certified_reference` once."""
-        k = self.key(expression.text, point, orders, dps=dps, min_digits=min_digits, kind="certified")
-        return self._cached(k, lambda: certified_reference(expression, point, orders, dps=dps, min_digits=min_digits),
+        """The reference of a sweep's function, computed once by its own ``reference`` method.
+
+        An expression's is :func:`~harness.certified.certified_reference`; a
+        user's callable (:class:`harness.userfunc.UserFunction`) has its own
+        paths. The key is the function's ``reference_key`` (identity, kind).
+        """
+        text, kind = function.reference_key
+        k = self.key(text, point, orders, dps=dps, min_digits=min_digits, kind=kind)
+        return self._cached(k, lambda: function.reference(point, orders, dps=dps, min_digits=min_digits),
                             lambda ref: _reference_data(ref, dps), lambda data: _reference_from(data, dps))
+
+    get_certified = get_reference  # the name from before user functions existed
 
     def derivatives(self, expression: Any, point: Sequence[float], component: int, n: int,
                     dps: int) -> tuple[float, ...]:
         """``f, f', ..., f^(n)`` along one coordinate for the error model, computed once.
 
-        By :func:`~harness.derivatives.model_derivatives` (one Arb series,
-        else one ``mpmath.diffs`` call).
+        By the function's ``model_derivatives`` (an expression: one Arb
+        series, else one ``mpmath.diffs`` call, :func:`~harness.derivatives.model_derivatives`).
         """
         orders = [n if i == component else 0 for i in range(len(point))]
-        k = self.key(expression.text, point, orders, dps=dps, min_digits=0.0, kind="model")
-        return self._cached(k, lambda: tuple(model_derivatives(expression, point, component, n, dps)),
+        k = self.key(expression.reference_key[0], point, orders, dps=dps, min_digits=0.0, kind="model")
+        return self._cached(k, lambda: tuple(expression.model_derivatives(point, component, n, dps)),
                             lambda values: {"derivatives": [repr(v) for v in values]},
                             lambda data: tuple(float(v) for v in data["derivatives"]))
 
@@ -207,8 +217,8 @@ def reference_table(function: Any, points: np.ndarray, orders: Sequence[tuple[in
     """Reference derivatives of a block, arrays of shape ``(n_points, len(orders))``.
 
     Keys ``hi``, ``lo`` (double-double value), ``digits``, ``status`` and
-    ``method`` (:func:`~harness.certified.certified_reference`). Each
-    (expression, exact point, multi-index, precision) is computed once per
+    ``method`` (the function's ``reference``, :meth:`ReferenceCache.get_reference`). Each
+    (function, exact point, multi-index, precision) is computed once per
     cache, so number types whose points round to the same value share it.
     """
     n, k = points.shape[0], len(orders)
@@ -223,7 +233,7 @@ def reference_table(function: Any, points: np.ndarray, orders: Sequence[tuple[in
     show = n * k >= 500 and not in_multirun()
     for p in progress(range(n), desc=f"references {function.name}", unit="point", show=show):
         for j, multi in enumerate(orders):
-            ref = cache.get_certified(function.expression, tuple(points[p]), multi, dps=settings.dps,
+            ref = cache.get_reference(function.expression, tuple(points[p]), multi, dps=settings.dps,
                                       min_digits=settings.min_digits)
             out["hi"][p, j] = ref.hi
             out["lo"][p, j] = ref.lo if np.isfinite(ref.lo) else 0.0

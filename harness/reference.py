@@ -115,9 +115,10 @@ __all__ = ["MAX_ORDER", "REFERENCE_METHODS", "REFERENCE_STATUSES", "NotReal", "R
            "point_key", "reference_derivative", "to_float64"]
 
 REFERENCE_STATUSES = ("ok", "complex", "nonfinite", "disagree", "undefined", "error")
-REFERENCE_METHODS = ("arb", "mpmath_checked")
-"""How a reference was computed: certified Arb ball arithmetic (:mod:`harness.certified`) or the
-checked high-precision differences of this module."""
+REFERENCE_METHODS = ("arb", "mpmath_checked", "analytic", "estimate")
+"""How a reference was computed: certified Arb ball arithmetic (:mod:`harness.certified`), the
+checked high-precision differences of this module, a user's derivative function or Ridders'
+extrapolation of a user's function (:mod:`harness.userfunc`, :mod:`harness.ridders`)."""
 
 
 class NotReal(ArithmeticError):

@@ -68,6 +68,8 @@ LABELS = {
     "predicted_min_error": ("predicted min error", "the error model at its optimal step"),
     "n_evals": ("evals", "function evaluations per derivative"),
     "reference_digits": ("reference digits", "digits on which the reference checks agree"),
+    "reference_method": ("reference", "arb (certified), mpmath_checked, analytic (a user's derivative) or estimate "
+                                      "(Ridders' extrapolation of a user's function, not certified)"),
     "status": ("status", "row statuses of the curve (with counts when not ok)"),
 }
 #: Columns beside each figure.
@@ -192,6 +194,9 @@ def provenance(meta: Mapping[str, Any], manifest: Mapping[str, Any], rows: RowDi
         ("fingerprint", (meta.get("fingerprint") or "")[:16] or None),
         ("collected from", meta.get("collected_from")),
         ("collected", manifest.get("collected")),
+        ("Python functions", "; ".join(
+            f"{name}: {rec.get('target')} (reference: {rec.get('reference')}; {rec.get('evaluations_total')} "
+            f"evaluations in the sweep)" for name, rec in (meta.get("user_functions") or {}).items()) or None),
     ]
     statuses = list(rows.statuses.items())
     warnings = meta.get("floating_point_warnings") or {}

@@ -41,14 +41,16 @@ log = logging.getLogger(__name__)
 def spec_fingerprint(spec: Any) -> str:
     """SHA-256 of everything that determines the stored tables of a sweep.
 
-    Functions (with their declared noise), points, schemes, grid, number types, step conventions,
+    Functions (with their declared noise; a Python function by its target and the hash of its code and of
+    its reference callables' code), points, schemes, grid, number types, step conventions,
     reference and model settings, the reference algorithm's version, the
     experiment name and the package version; not the plot settings (figures
     are always redrawn from the tables), the reference cache folder nor the
     memory budget (chunking changes no row).
     """
     payload = {
-        "functions": [(f.name, f.expression.text, [[float(v).hex() for v in row] for row in f.points])
+        # reference_key[0]: an expression's text; a Python function's target, code hash and reference callables
+        "functions": [(f.name, f.expression.reference_key[0], [[float(v).hex() for v in row] for row in f.points])
                       + ((as_mapping(f.noise),) if f.noise is not None else ()) for f in spec.functions],
         "schemes": [repr(s) for s in spec.schemes],
         "hs": [float(h).hex() for h in spec.hs],

@@ -2,7 +2,7 @@
 
 A sweep is cut into *blocks*: one function x number type x step scale x
 chunk of points. Each block is evaluated with every scheme that applies
-(each scheme says itself whether and why not, :meth:`Scheme.skip`), gets its
+(each scheme says itself whether and why not, :meth:`Scheme.skip_for`), gets its
 references, rows, per-curve analysis and error models, and can be stored and
 reused on its own (see :mod:`harness.rundir`).
 """
@@ -62,7 +62,7 @@ class BlockResult(NamedTuple):
 def applicable(spec: SweepSpec, function: FunctionSpec, dtype: str, step_scale: str) -> tuple:
     """Schemes that run in this block: not skipped, and schemes with their own steps only once."""
     first_scale = step_scale == spec.step_scales[0]
-    return tuple(s for s in spec.schemes if s.skip(dtype=dtype, dim=function.dim) is None
+    return tuple(s for s in spec.schemes if s.skip_for(function, dtype) is None
                  and (first_scale or not s.own_steps))
 
 
@@ -72,7 +72,7 @@ def announce_skips(spec: SweepSpec) -> None:
     for f in spec.functions:
         for d in spec.dtypes:
             for s in spec.schemes:
-                why = s.skip(dtype=d, dim=f.dim)
+                why = s.skip_for(f, d)
                 if why is not None:
                     by_reason.setdefault(why, {})[s.name] = None
     for why, names in by_reason.items():

@@ -42,7 +42,8 @@ COLUMNS: dict[str, str] = {
     "rel_error": "abs_error / |reference| (NaN when the reference is 0 or unreliable)",
     "reference_digits": "decimal digits the Arb ball certifies, or on which the checked estimates agree (<= dps)",
     "reference_status": "ok, or why the reference is unreliable (complex, nonfinite, disagree, undefined, error)",
-    "reference_method": "how the reference was computed: arb (certified ball arithmetic) or mpmath_checked",
+    "reference_method": "how the reference was computed: arb (certified ball arithmetic), mpmath_checked, analytic "
+                        "(a user's derivative function) or estimate (Ridders' extrapolation of a user's function)",
     "error_estimate": "the method's own error estimate (library baselines, selectors), NaN otherwise",
     "n_evals": "function evaluations this estimate cost (counted by wrapping f for baselines and selectors)",
     "status": "ok | unreliable_reference | step_underflow | nonfinite",

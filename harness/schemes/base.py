@@ -48,6 +48,11 @@ class Scheme(ABC):
         False when the error has no minimum in h but a floor (the complex
         step): the summary then reports the step below which the error stays
         within 2x of its floor instead of an argmin.
+    requires : frozenset of str
+        Capabilities of the function the scheme needs, e.g. ``'complex_input'``
+        (the complex step). A function that lacks one says why in its
+        ``unsupported`` mapping (:class:`harness.userfunc.UserFunction`; an
+        expression lacks none), and :meth:`skip_for` skips the scheme there.
     """
 
     kind: ClassVar[str]
@@ -55,6 +60,7 @@ class Scheme(ABC):
     adaptive: ClassVar[bool] = False
     own_steps: ClassVar[bool] = False
     has_optimum: ClassVar[bool] = True
+    requires: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     @abstractmethod
@@ -65,6 +71,18 @@ class Scheme(ABC):
     def skip(self, *, dtype: str, dim: int) -> str | None:
         """Why the scheme cannot run on this number type and dimension (None: it can)."""
         return None
+
+    def skip_for(self, function: Any, dtype: str) -> str | None:
+        """Why the scheme cannot run on this function (a ``FunctionSpec``) and number type (None: it can).
+
+        :meth:`skip` for the number type and dimension, then the first
+        capability in :attr:`requires` the function lacks (its reason).
+        """
+        why = self.skip(dtype=dtype, dim=function.dim)
+        if why is None:
+            lacking = function.expression.unsupported
+            why = next((lacking[need] for need in sorted(self.requires) if need in lacking), None)
+        return why
 
     def partials(self, dim: int) -> list[tuple[int, ...]]:
         """Coordinates each estimate differentiates: ``(j,)`` per coordinate by default."""

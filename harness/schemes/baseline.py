@@ -72,6 +72,10 @@ class BaselineScheme(Scheme):
             return f"{self.library} has no {dtype} arithmetic"
         return None
 
+    @property
+    def requires(self) -> frozenset[str]:  # type: ignore[override]  # per method, not per class
+        return frozenset({"complex_input"}) if BASELINE_METHODS[self.method].get("complex_input") else frozenset()
+
     def conventions(self, step: str, scale: str) -> tuple[str, str]:
         # The library applies h by its own rule; fixed-step methods are handed h as an absolute step.
         return "library", "library" if self.adaptive else "absolute"
