@@ -160,40 +160,31 @@ def test_cli_help_names_report_and_collect(tmp_path):
     assert "harness report RUN_DIR" in proc.stdout and "harness collect SWEEP_DIR" in proc.stdout
 
 
-def test_cli_list_grid(tmp_path):
-    out = tmp_path / "r"
-    proc = run_cli("grid=list", "grid.values=[1e-8,1e-4]", "plot=none", "functions=exp_sin", f"hydra.run.dir={out}",
-                   cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert sorted(pd.read_parquet(out / "results.parquet")["h"].unique()) == [1e-8, 1e-4]
+def test_cli_list_grid(compose_cfg):
+    # The README's command line for a list grid, composed as the CLI composes it.
+    cfg = compose_cfg("grid=list", "grid.values=[1e-8,1e-4]", "plot=none", "functions=exp_sin")
+    assert sorted(harness.run(cfg)["h"].unique()) == [1e-8, 1e-4]
 
 
-def test_multirun_bad_job_fails_alone(tmp_path):
-    sweep_dir = tmp_path / "multi"
-    proc = run_cli("-m", "experiment=lecture", "plot=none", "grid.num=9,0,5", f"hydra.sweep.dir={sweep_dir}",
-                   cwd=tmp_path)
-    assert proc.returncode != 0
-    assert "config key 'grid.num' has invalid value 0" in proc.stderr + proc.stdout
-    ok0 = pd.read_parquet(sweep_dir / "0" / "results.parquet")
-    ok2 = pd.read_parquet(sweep_dir / "2" / "results.parquet")
-    assert ok0["h"].nunique() == 9 and ok2["h"].nunique() == 5
-    assert not (sweep_dir / "1" / "results.parquet").exists()
-    assert "grid.num" in (sweep_dir / "1" / "error.txt").read_text()
+def test_report_cli_regenerates(tmp_path, compose_cfg, monkeypatch, caplog):
+    from harness.cli import main
 
-
-def test_report_cli_regenerates(tmp_path, compose_cfg):
-    harness.run(compose_cfg("experiment=lecture", "plot.formats=[svg]"), out_dir=tmp_path)
+    harness.run(compose_cfg("experiment=lecture", "plot.formats=[svg]", "plot.max_figures=3"), out_dir=tmp_path)
     for p in (tmp_path / "figures").iterdir():
         p.unlink()
-    proc = subprocess.run([sys.executable, "-m", "harness", "report", str(tmp_path), "--formats", "pdf", "svg"],
-                          env=ENV, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+
+    def cli(*args: str) -> int:  # the console script's entry point, in this process
+        monkeypatch.setattr(sys, "argv", ["harness", *args])
+        with pytest.raises(SystemExit) as done:
+            main()
+        return done.value.code
+
+    assert cli("report", str(tmp_path), "--formats", "pdf", "svg") == 0
     assert len(list((tmp_path / "figures").glob("*.pdf"))) == len(list((tmp_path / "figures").glob("*.svg"))) > 0
     assert (tmp_path / "report.html").read_text().count('<figure class="plot"') == len(list(
-        (tmp_path / "figures").glob("*__p*.svg")))
-    missing = subprocess.run([sys.executable, "-m", "harness", "report", str(tmp_path / "nothing")], env=ENV,
-                             capture_output=True, text=True, timeout=120)
-    assert missing.returncode == 1 and "no results.parquet" in missing.stderr
+        (tmp_path / "figures").glob("*__p*.svg"))) == 3
+    assert cli("report", str(tmp_path / "nothing")) == 1
+    assert "no results.parquet" in caplog.text
 
 
 # Predicted and observed optimal steps agree within a factor 3, beyond what the grid can resolve (the
