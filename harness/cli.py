@@ -13,17 +13,15 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
-
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING, Sequence
 
 from .api import report, run
 from .collect import COLLECTED_DIR, collect
 from .errors import ConfigError, ResultsError, RunDirError
 from .store import atomic_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from omegaconf import DictConfig
 
 log = logging.getLogger("harness")
 
@@ -37,6 +35,9 @@ def task(cfg: DictConfig) -> None:
     line (``HYDRA_FULL_ERROR=1`` shows the traceback); in a multirun the
     error is raised so Hydra reports the job as failed and the other jobs go on.
     """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     reset_job_state()
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
@@ -74,9 +75,15 @@ def reset_job_state() -> None:
     matplotlib.use("Agg")
 
 
-@hydra.main(config_path="pkg://harness.conf", config_name="config", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
-    task(cfg)
+def run_with_hydra() -> None:
+    """Compose the config from the command line with Hydra and run :func:`task` (``-m``: once per job).
+
+    Hydra is imported here, not with the module: ``harness report`` and
+    ``harness collect`` start without it.
+    """
+    import hydra
+
+    hydra.main(config_path="pkg://harness.conf", config_name="config", version_base="1.3")(task)()
 
 
 def report_main(argv: Sequence[str] | None = None) -> int:
@@ -129,7 +136,7 @@ def main() -> None:
         sys.exit(report_main(sys.argv[2:]))
     if len(sys.argv) > 1 and sys.argv[1] == "collect":
         sys.exit(collect_main(sys.argv[2:]))
-    _hydra_main()
+    run_with_hydra()
 
 
 def report_entry() -> None:

@@ -205,8 +205,11 @@ def write_derived(table: pd.DataFrame | None, out: Path, plot: Mapping[str, Any]
         from .format_figure import format_job
         from .leaderboard_figure import leaderboard_job
 
-        run_figures = [j for j in (leaderboard_job(board, title=title), format_job(by_type) if len(by_type) else None)
-                       if j is not None]
+        from .plot_style import scheme_styles, table_schemes
+
+        styles = scheme_styles(table_schemes(summary)) if len(summary) else {}
+        run_figures = [j for j in (leaderboard_job(board, title=title, styles=styles),
+                                   format_job(by_type) if len(by_type) else None) if j is not None]
         figures = write_figures(table, out, formats=plot["formats"], max_figures=plot["max_figures"],
                                 dpi=plot["dpi"], models=models, summary=summary, workers=plot.get("workers", 0),
                                 run_figures=run_figures)

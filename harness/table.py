@@ -219,9 +219,16 @@ def finalize(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]
     if not frames:
         return empty_table()
+    # Each block's columns are taken out as Series (sharing its arrays) and the block is emptied in one
+    # step; then every column is released as soon as it is concatenated. (Popping columns one by one
+    # from the DataFrames costs a block-manager rebuild per column.)
+    blocks = []
+    for f in frames:
+        blocks.append(dict(f.items()))
+        f.drop(columns=list(f.columns), inplace=True)
     columns = {}
     for col in COLUMNS:
-        parts = [f.pop(col) for f in frames]
+        parts = [b.pop(col) for b in blocks]
         if col in CATEGORICAL:
             parts = [p if isinstance(p.dtype, pd.CategoricalDtype) else p.astype("category") for p in parts]
             columns[col] = union_categoricals(parts, ignore_order=True)
