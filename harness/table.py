@@ -212,20 +212,18 @@ def scheme_rows(
 def finalize(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate row blocks into one table with categorical string columns.
 
-    The blocks are consumed: each column is removed from every block as soon
-    as it has been concatenated, so peak memory stays near one table rather
-    than two (a 10^7-row sweep holds about 1.4 GB of rows).
+    The blocks are consumed (a list of them is emptied): each column is let
+    go as soon as it has been concatenated, so peak memory stays near one
+    table rather than two (a 10^7-row sweep holds about 1.4 GB of rows).
     """
-    frames = [f for f in frames if len(f)]
-    if not frames:
+    # Each block's columns are taken out as Series (sharing its arrays) and a list of blocks is emptied,
+    # so every column is released as soon as it is concatenated. (Popping columns one by one from the
+    # DataFrames would cost a block-manager rebuild per column.)
+    blocks = [dict(f.items()) for f in frames if len(f)]
+    if isinstance(frames, list):
+        frames.clear()
+    if not blocks:
         return empty_table()
-    # Each block's columns are taken out as Series (sharing its arrays) and the block is emptied in one
-    # step; then every column is released as soon as it is concatenated. (Popping columns one by one
-    # from the DataFrames costs a block-manager rebuild per column.)
-    blocks = []
-    for f in frames:
-        blocks.append(dict(f.items()))
-        f.drop(columns=list(f.columns), inplace=True)
     columns = {}
     for col in COLUMNS:
         parts = [b.pop(col) for b in blocks]
