@@ -126,7 +126,7 @@ def run_spec(
     blocks = plan(spec)
     load = rundir.read_part if rundir is not None and resume else None
     store = rundir.write_part if rundir is not None else None
-    frames, models, curves, noise, fp_warnings, reused = [], [], [], [], {}, 0
+    frames, models, curves, noise, scored, fp_warnings, reused = [], [], [], [], [], {}, 0
     for block, result, was_reused in progress_bar(run_blocks(spec, blocks, cache, load, store), desc=spec.name,
                                                   unit="block", show=progress):
         reused += was_reused
@@ -138,6 +138,8 @@ def run_spec(
         curves.append(result.curves)
         if result.noise is not None:
             noise.append(result.noise)
+        if result.scored is not None:
+            scored.append(result.scored)
     if reused:
         log.info("%s: resumed, %d of %d blocks taken from %s", spec.name, reused, len(blocks), rundir.parts)
     table = finalize(frames)
@@ -167,7 +169,7 @@ def run_spec(
         "git_commit": git_commit(),
         "platform": platform_info(),
     }
-    rundir.finish(table, model_table, curve_table, meta, _concat(noise))
+    rundir.finish(table, model_table, curve_table, meta, _concat(noise), _concat(scored))
     write_derived(table, rundir.path, meta["plot"], model_table, curve_table)
     log.info("%s: %d rows (%s) in %.2f s -> %s", spec.name, len(table),
              ", ".join(f"{k} {v}" for k, v in meta["status_counts"].items()), meta["seconds"], rundir.path)

@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from .errors import RunDirError
-from .leaderboard import write_leaderboard
+from .leaderboard import SCORED_FILE, candidate_rows, write_leaderboard
 from .store import (CURVES_FILE, META_FILE, MODEL_FILE, NOISE_FILE, RESULTS_FILE, read_meta, utc_now, write_json,
                     write_parquet)
 from .table import finalize
@@ -129,7 +129,7 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
                 else " expected multirun.yaml and one folder per job (0/, 1/, ...)")
         raise RunDirError(f"{sweep_dir} is not a multirun sweep folder;{hint}; nothing was written")
     manifest_jobs: list[dict[str, Any]] = []
-    frames, model_frames, curve_frames, noise_frames = [], [], [], []
+    frames, model_frames, curve_frames, noise_frames, scored_frames = [], [], [], [], []
     for job in jobs:
         status, table, reason = read_job(job)
         overrides = _overrides(job)
@@ -140,7 +140,8 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
             continue
         extra = {"job": job.name, **_override_columns(overrides)}
         frames.append(table.assign(**extra))
-        for name, frames_of in ((MODEL_FILE, model_frames), (CURVES_FILE, curve_frames), (NOISE_FILE, noise_frames)):
+        for name, frames_of in ((MODEL_FILE, model_frames), (CURVES_FILE, curve_frames), (NOISE_FILE, noise_frames),
+                                (SCORED_FILE, scored_frames)):
             path = job / name
             if path.is_file():
                 try:
@@ -172,9 +173,15 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
         write_parquet(pd.concat(curve_frames, ignore_index=True), out / CURVES_FILE)
     write_json(meta, out / META_FILE)
     write_json(manifest, out / "manifest.json")
-    # The same leaderboard as a run's, across jobs (number types stay apart, problem sets add up).
-    write_leaderboard(table, pd.concat(model_frames, ignore_index=True) if model_frames else None, out,
-                      title=f"collected from {sweep_dir.name}")
+    # The same leaderboard as a run's, across jobs (number types stay apart, problem sets add up), from the
+    # rows each job scored (jobs stored without them: from their table, here).
+    models = pd.concat(model_frames, ignore_index=True) if model_frames else None
+    if scored_frames and len(scored_frames) == len(frames):
+        scored = pd.concat(scored_frames, ignore_index=True)
+    else:
+        scored = candidate_rows(table, models) if len(table) else pd.DataFrame()
+    write_parquet(scored, out / SCORED_FILE)
+    write_leaderboard(scored, out, title=f"collected from {sweep_dir.name}")
     log.info("collected %d rows from %d of %d jobs into %s (%s)", len(table), counts["ok"], len(manifest_jobs), out,
              ", ".join(f"{k} {v}" for k, v in counts.items() if v))
     return table, manifest

@@ -54,8 +54,8 @@ import pandas as pd
 from .curves import cell_keys
 from .store import atomic_path, write_parquet
 
-__all__ = ["ALL_PROBLEMS", "coverage_table", "leaderboard", "leaderboard_markdown", "scored_rows",
-           "write_leaderboard"]
+__all__ = ["ALL_PROBLEMS", "SCORED_FILE", "candidate_rows", "coverage_table", "leaderboard", "leaderboard_markdown",
+           "scored_rows", "write_leaderboard"]
 
 #: ``reference_method`` of rows scored against a best estimate, which the leaderboard leaves out.
 ESTIMATE = "estimate"
@@ -63,6 +63,8 @@ ESTIMATE = "estimate"
 ALL_PROBLEMS = "all"
 LEADERBOARD_FILE = "leaderboard"
 COVERAGE_FILE = "coverage"
+#: The rows a run's leaderboard scores (:func:`candidate_rows`), stored beside its results.
+SCORED_FILE = "scored.parquet"
 _GROUP = ["method", "kind", "dtype", "derivative_order"]
 
 
@@ -93,14 +95,28 @@ def _nearest_predicted(table: pd.DataFrame, models: pd.DataFrame | None) -> pd.D
     return fixed.iloc[rows["_row"].to_numpy()[np.sort(first)]]
 
 
-def scored_rows(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.DataFrame:
+def candidate_rows(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows the leaderboard scores: every adaptive row, and per modelled curve its row nearest h*.
+
+    Whole rows of ``table`` (any status). The sweep takes them block by
+    block and stores them as ``scored.parquet``, so a leaderboard never scans
+    a large table.
+    """
+    adaptive = table[table["adaptive"].astype(bool)]
+    return pd.concat([adaptive.reset_index(drop=True), _nearest_predicted(table, models)], ignore_index=True)
+
+
+def scored_rows(table: pd.DataFrame, models: pd.DataFrame | None = None, *, candidates: bool = False
+                ) -> pd.DataFrame:
     """One row per method, point, component and number type (see the module docstring).
 
     Adds ``method`` (the scheme name), ``kind`` (``adaptive`` or ``at predicted h*``),
     ``rel_err`` (relative error; inf for a non-finite estimate) and ``failed``.
+    ``candidates``: ``table`` already holds :func:`candidate_rows` only.
     """
-    adaptive = table[table["adaptive"].astype(bool)]
-    rows = pd.concat([adaptive.reset_index(drop=True), _nearest_predicted(table, models)], ignore_index=True)
+    rows = table if candidates else candidate_rows(table, models)
+    if not len(rows.columns):
+        return _empty_scored()
     rows = rows[(rows["reference_status"].astype(str) == "ok") & ~_estimated(rows)].copy()
     finite = np.isfinite(rows["estimate"].to_numpy(dtype=float))
     rel = np.where(finite, rows["rel_error"].to_numpy(dtype=float), np.inf)
@@ -112,6 +128,11 @@ def scored_rows(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.D
     rows["rel_err"] = rel
     rows["failed"] = ~(rel <= 1)
     return rows
+
+
+def _empty_scored() -> pd.DataFrame:
+    return pd.DataFrame(columns=["method", "kind", "problem", "dtype", "derivative_order", "rel_err", "failed",
+                                 "n_evals", "error_estimate", "abs_error", "estimate"])
 
 
 def _estimated(rows: pd.DataFrame) -> np.ndarray:
@@ -145,12 +166,13 @@ def _summaries(rows: pd.DataFrame, stats: dict[str, tuple[str, Callable[[np.ndar
     return pd.DataFrame(frames)
 
 
-def leaderboard(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.DataFrame:
+def leaderboard(table: pd.DataFrame, models: pd.DataFrame | None = None, *, candidates: bool = False
+                ) -> pd.DataFrame:
     """Median and 90th-percentile relative error, failure rate and mean evaluations per method and problem.
 
     Rows over all problems (``problem == 'all'``) come first, best median first.
     """
-    rows = scored_rows(table, models)
+    rows = scored_rows(table, models, candidates=candidates)
     board = _summaries(rows, {
         "median_rel_error": ("rel_err", lambda v: _quantile(v, 0.5)),
         "p90_rel_error": ("rel_err", lambda v: _quantile(v, 0.9)),
@@ -160,9 +182,10 @@ def leaderboard(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.D
     return _order(board, ["median_rel_error", "p90_rel_error", "failure_rate"])
 
 
-def coverage_table(table: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.DataFrame:
+def coverage_table(table: pd.DataFrame, models: pd.DataFrame | None = None, *, candidates: bool = False
+                   ) -> pd.DataFrame:
     """How often each method's own error estimate covers its true error (see the module docstring)."""
-    rows = scored_rows(table, models)
+    rows = scored_rows(table, models, candidates=candidates)
     est = rows["error_estimate"].to_numpy(dtype=float)
     err = rows["abs_error"].to_numpy(dtype=float)
     keep = np.isfinite(est) & np.isfinite(err) & np.isfinite(rows["estimate"].to_numpy(dtype=float))
@@ -238,16 +261,21 @@ def leaderboard_markdown(board: pd.DataFrame, coverage: pd.DataFrame, *, title: 
     return "\n".join(lines) + "\n"
 
 
-def write_leaderboard(table: pd.DataFrame, models: pd.DataFrame | None, out: str | Path, *, title: str = ""
+def write_leaderboard(candidates: pd.DataFrame, out: str | Path, *, title: str = ""
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write ``leaderboard.{parquet,csv,md}`` and ``coverage.{parquet,csv}`` into ``out``; return both tables."""
+    """Write ``leaderboard.{parquet,csv,md}`` and ``coverage.{parquet,csv}`` into ``out``; return both tables.
+
+    ``candidates``: the rows to score (:func:`candidate_rows` of the run's
+    table, as the sweep stores them in ``scored.parquet``).
+    """
     out = Path(out)
-    board, coverage = leaderboard(table, models), coverage_table(table, models)
+    board = leaderboard(candidates, candidates=True)
+    coverage = coverage_table(candidates, candidates=True)
     for frame, stem in ((board, LEADERBOARD_FILE), (coverage, COVERAGE_FILE)):
         write_parquet(frame, out / f"{stem}.parquet")
         with atomic_path(out / f"{stem}.csv") as tmp:
             frame.to_csv(tmp, index=False, float_format="%.6g")
-    estimated = int(_estimated(table).sum())
+    estimated = int(_estimated(candidates).sum()) if len(candidates.columns) else 0
     with atomic_path(out / f"{LEADERBOARD_FILE}.md") as tmp:
         tmp.write_text(leaderboard_markdown(board, coverage, title=title, estimated=estimated))
     return board, coverage

@@ -42,7 +42,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: ``*.parquet`` of the run directory follows, titled by its file name.
 OPTIONAL_TABLES = (("leaderboard.parquet", "Leaderboard"), ("coverage.parquet", "Coverage"),
                    ("noise.parquet", "Noise estimates (ECnoise)"))
-_NOT_OPTIONAL = {RESULTS_FILE, MODEL_FILE, CURVES_FILE, "summary.parquet"}
+_NOT_OPTIONAL = {RESULTS_FILE, MODEL_FILE, CURVES_FILE, "summary.parquet", "scored.parquet"}
 #: At most this many rows per table in the page (the full tables are in the run directory).
 MAX_TABLE_ROWS = 5000
 #: ... and at most this many of an optional table (they are meant to be small: rankings, coverage).
@@ -105,18 +105,38 @@ class RowDigest:
 
     @classmethod
     def of_table(cls, table: pd.DataFrame) -> "RowDigest":
-        counts = table["status"].astype(str).value_counts() if len(table) else pd.Series(dtype=int)
-        firsts = table.groupby("function", observed=True)["expression"].first() if len(table) else {}
-        return cls(len(table), {str(k): int(v) for k, v in counts.items() if v},
-                   {str(k): str(v) for k, v in dict(firsts).items()},
-                   table[table["status"] != "ok"])
+        return cls._of(table, table[_shown_columns(table)][~_equals(table["status"], "ok")])
 
     @classmethod
     def of_run(cls, run_dir: str | Path) -> "RowDigest":
         light = pd.read_parquet(results_path(run_dir), columns=["status", "function", "expression"])
-        return cls(len(light), {str(k): int(v) for k, v in light["status"].astype(str).value_counts().items() if v},
-                   {str(k): str(v) for k, v in light.groupby("function", observed=True)["expression"].first().items()},
-                   read_results(run_dir, exclude_statuses=["ok"]))
+        bad = read_results(run_dir, exclude_statuses=["ok"])
+        return cls._of(light, bad[_shown_columns(bad)])
+
+    @classmethod
+    def _of(cls, table: pd.DataFrame, bad: pd.DataFrame) -> "RowDigest":
+        if not len(table):
+            return cls(0, {}, {}, bad)
+        counts = table["status"].value_counts()  # on the categorical's codes: no string per row
+        firsts = table.groupby("function", observed=True)["expression"].first()
+        return cls(len(table), {str(k): int(v) for k, v in counts.items() if v},
+                   {str(k): str(v) for k, v in firsts.items()}, bad.reset_index(drop=True))
+
+
+def _equals(column: pd.Series, value: str) -> np.ndarray:
+    """``column == value`` as a bool array; on a categorical's codes (no string per row of a large table)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = list(map(str, column.cat.categories))
+        if value not in categories:
+            return np.zeros(len(column), dtype=bool)
+        return column.cat.codes.to_numpy() == categories.index(value)
+    return column.astype(str).to_numpy() == value
+
+
+def _shown_columns(table: pd.DataFrame) -> list[str]:
+    """The columns the page shows of the rows not ok (only these are copied out of a large table)."""
+    wanted = [*cell_keys(table), "status", "reference_status", "estimate", "reference_digits", *EXAMPLE_COLUMNS]
+    return [c for c in dict.fromkeys(wanted) if c in table.columns]
 
 
 def write_report(run_dir: str | Path, summary: pd.DataFrame, rows: RowDigest, *, figures: bool = True) -> Path:

@@ -26,7 +26,7 @@ from .analysis import summarize_curves, summary_markdown
 from .curves import analyse_table
 from .errors import RunDirError
 from .format_summary import grid_bounds, write_format_summary
-from .leaderboard import LEADERBOARD_FILE, write_leaderboard
+from .leaderboard import SCORED_FILE, candidate_rows, write_leaderboard
 from .noise import as_mapping
 from .refcache import ALGORITHM_VERSION
 from .report_html import RowDigest, write_report
@@ -130,39 +130,44 @@ class RunDir:
     def _part(self, block: BlockPlan, what: str = "") -> Path:
         return self.parts / f"{block.key}{what}.parquet"
 
+    #: BlockResult fields stored beside a block's rows under parts/ (file suffix); None is stored as an empty table.
+    SIDE_TABLES = {"models": ".model", "curves": ".curves", "noise": ".noise", "scored": ".scored"}
+
     def read_part(self, block: BlockPlan) -> BlockResult | None:
         """A finished block, or None if absent or unreadable (then it is recomputed)."""
         rows = self._part(block)
-        others = {w: self._part(block, f".{w}") for w in ("model", "curves", "noise")}
+        others = {field: self._part(block, suffix) for field, suffix in self.SIDE_TABLES.items()}
         if not rows.is_file() or not all(p.is_file() for p in others.values()):
             return None
         fp_path = rows.with_suffix(".fp.json")
         try:
             counts = json.loads(fp_path.read_text()) if fp_path.is_file() else {}
-            noise = pd.read_parquet(others["noise"])
-            return BlockResult(pd.read_parquet(rows), pd.read_parquet(others["model"]),
-                               pd.read_parquet(others["curves"]), counts, noise if len(noise.columns) else None)
+            side = {field: pd.read_parquet(path) for field, path in others.items()}
+            side = {field: (t if len(t.columns) or field in ("models", "curves") else None) for field, t in side.items()}
+            return BlockResult(pd.read_parquet(rows), fp_counts=counts, **side)
         except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) on a damaged file
             log.warning("recomputing %s: unreadable part (%s)", rows.name, exc)
             return None
 
     def write_part(self, block: BlockPlan, result: BlockResult) -> None:
         """Store a finished block; it counts as done once its rows exist, so they go last."""
-        write_parquet(result.models, self._part(block, ".model"))
-        write_parquet(result.curves, self._part(block, ".curves"))
-        write_parquet(result.noise if result.noise is not None else pd.DataFrame(), self._part(block, ".noise"))
+        for field, suffix in self.SIDE_TABLES.items():
+            table = getattr(result, field)
+            write_parquet(table if table is not None else pd.DataFrame(), self._part(block, suffix))
         write_json(result.fp_counts, self._part(block).with_suffix(".fp.json"))
         write_parquet(result.rows, self._part(block))
 
     # -- finish -------------------------------------------------------------------
     def finish(self, table: pd.DataFrame, models: pd.DataFrame, curves: pd.DataFrame, meta: Mapping[str, Any],
-               noise: pd.DataFrame | None = None) -> None:
+               noise: pd.DataFrame | None = None, scored: pd.DataFrame | None = None) -> None:
         """Write the final tables and metadata, then drop the parts."""
         write_parquet(table, self.path / RESULTS_FILE)
         write_parquet(models, self.path / MODEL_FILE)
         write_parquet(curves, self.path / CURVES_FILE)
         if noise is not None:
             write_parquet(noise, self.path / NOISE_FILE)
+        if scored is not None:
+            write_parquet(scored, self.path / SCORED_FILE)
         write_json(dict(meta), self.path / META_FILE)
         shutil.rmtree(self.parts, ignore_errors=True)
 
@@ -219,11 +224,16 @@ def write_derived(table: pd.DataFrame | None, out: Path, plot: Mapping[str, Any]
 
 
 def _leaderboard(table: pd.DataFrame | None, models: pd.DataFrame | None, out: Path, title: str) -> pd.DataFrame:
-    """The run's leaderboard: computed with the table, or (a report of a stored run) read where it is stored."""
-    stored = out / f"{LEADERBOARD_FILE}.parquet"
-    if table is None and stored.is_file():
-        return read_table(stored)
-    return write_leaderboard(read_results(out) if table is None else table, models, out, title=title)[0]
+    """Write the run's leaderboard from the rows it scores (``scored.parquet``, stored per block by the sweep).
+
+    A run stored without them (written before they were) has them taken from its table now.
+    """
+    scored_path = out / SCORED_FILE
+    if scored_path.is_file():
+        scored = read_table(scored_path)
+    else:
+        scored = candidate_rows(read_results(out) if table is None else table, models)
+    return write_leaderboard(scored, out, title=title)[0]
 
 
 def _grid(out: Path, table: pd.DataFrame | None, summary: pd.DataFrame) -> tuple[float, float] | None:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .curves import analyse_table
+from .leaderboard import candidate_rows
 from .evaluate import BlockContext, FloatingPointCounter
 from .model import function_noise, model_rows
 from .noise import noise_columns, noisy
@@ -57,6 +58,7 @@ class BlockResult(NamedTuple):
     curves: pd.DataFrame
     fp_counts: dict[str, int]
     noise: Optional[pd.DataFrame] = None  # ECnoise per point (first step scale of a block only)
+    scored: Optional[pd.DataFrame] = None  # the rows the leaderboard scores (harness.leaderboard.candidate_rows)
 
 
 def applicable(spec: SweepSpec, function: FunctionSpec, dtype: str, step_scale: str) -> tuple:
@@ -141,7 +143,8 @@ def sweep_block(spec: SweepSpec, block: BlockPlan, cache: ReferenceCache) -> Blo
     estimated = noise["estimated_noise"].to_numpy() if spec.model.noise == "estimate" else None
     models = model_rows(function, points, schemes, block.dtype, spec.step, block.step_scale, spec.model,
                         block.start, estimated_noise=estimated, cache=cache)
-    return BlockResult(table, models, curves, dict(counter.counts), noise if first else None)
+    scored = candidate_rows(table, models)  # per block: the leaderboard never scans the whole table
+    return BlockResult(table, models, curves, dict(counter.counts), noise if first else None, scored)
 
 
 def run_blocks(spec: SweepSpec, blocks: Sequence[BlockPlan], cache: ReferenceCache,

@@ -8,7 +8,7 @@ is not limited by the rounding of ``reference`` to float64.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -233,7 +233,34 @@ def finalize(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
         else:
             columns[col] = np.concatenate([p.to_numpy() for p in parts])
         del parts
+        _return_freed_memory()
     return pd.DataFrame(columns, copy=False)
+
+
+def _trimmer() -> Any:
+    """glibc's ``malloc_trim`` (None elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _trimmer()
+
+
+def _return_freed_memory() -> None:
+    """Give the memory of freed blocks back to the system at once.
+
+    A block's columns are small arrays that glibc keeps in its heap once
+    freed, where the large concatenated columns (mmap'd) cannot reuse them:
+    without this, the blocks' memory stays in the process until the end and
+    the peak is two tables instead of one (10^7 rows: about +1 GiB).
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def empty_table() -> pd.DataFrame:

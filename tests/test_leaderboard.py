@@ -150,6 +150,11 @@ def test_tiny_benchmark_writes_the_leaderboard(tmp_path):
     md = (tmp_path / "leaderboard.md").read_text()
     assert "## All problems" in md and "## Coverage" in md and "| gmsw |" in md
     assert not (tmp_path / "figures").exists()  # plot disabled
+    # The sweep scored block by block (scored.parquet); the same board as scoring the whole table at once.
+    table = pd.read_parquet(tmp_path / "results.parquet")
+    whole = leaderboard(table, pd.read_parquet(tmp_path / "model.parquet"))
+    assert len(pd.read_parquet(tmp_path / "scored.parquet")) == 6 * len(overall)
+    pd.testing.assert_frame_equal(board.reset_index(drop=True), whole.reset_index(drop=True), check_dtype=False)
 
 
 def test_collect_builds_the_leaderboard_across_jobs(tmp_path):
