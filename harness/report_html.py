@@ -29,6 +29,7 @@ import pandas as pd
 
 from .analysis import SUMMARY_MD_COLUMNS, format_value
 from .curves import cell_keys
+from .table import CELL
 from .figure_names import FIGURE_KEY, figure_files
 from .store import (CURVES_FILE, FIGURES_DIR, MODEL_FILE, RESULTS_FILE, atomic_path, read_meta, read_results,
                     results_path)
@@ -110,8 +111,8 @@ class RowDigest:
     @classmethod
     def of_run(cls, run_dir: str | Path) -> "RowDigest":
         light = pd.read_parquet(results_path(run_dir), columns=["status", "function", "expression"])
-        bad = read_results(run_dir, exclude_statuses=["ok"])
-        return cls._of(light, bad[_shown_columns(bad)])
+        bad = read_results(run_dir, exclude_statuses=["ok"], columns=_shown_columns(light, everything=True))
+        return cls._of(light, bad)
 
     @classmethod
     def _of(cls, table: pd.DataFrame, bad: pd.DataFrame) -> "RowDigest":
@@ -133,10 +134,13 @@ def _equals(column: pd.Series, value: str) -> np.ndarray:
     return column.astype(str).to_numpy() == value
 
 
-def _shown_columns(table: pd.DataFrame) -> list[str]:
-    """The columns the page shows of the rows not ok (only these are copied out of a large table)."""
-    wanted = [*cell_keys(table), "status", "reference_status", "estimate", "reference_digits", *EXAMPLE_COLUMNS]
-    return [c for c in dict.fromkeys(wanted) if c in table.columns]
+def _shown_columns(table: pd.DataFrame, *, everything: bool = False) -> list[str]:
+    """The columns the page shows of the rows not ok (only these are copied out of a large table).
+
+    ``everything``: all that may exist (``table`` may hold only some columns; ``job`` is kept when present).
+    """
+    wanted = [*CELL, "job", "status", "reference_status", "estimate", "reference_digits", *EXAMPLE_COLUMNS]
+    return list(dict.fromkeys(wanted)) if everything else [c for c in dict.fromkeys(wanted) if c in table.columns]
 
 
 def write_report(run_dir: str | Path, summary: pd.DataFrame, rows: RowDigest, *, figures: bool = True) -> Path:
@@ -296,6 +300,12 @@ def derivative_labels(frame: pd.DataFrame) -> list[str]:
     return out
 
 
+def _text_keys_typed(frame: pd.DataFrame) -> list[tuple]:
+    """FIGURE_KEY of every row as :func:`harness.figure_names.figure_files` keys them (function as str)."""
+    cols = [frame["function"].astype(str).to_numpy(), *(frame[k].to_numpy(dtype=np.int64) for k in FIGURE_KEY[1:])]
+    return [(f, *map(int, rest)) for f, *rest in zip(*cols)]
+
+
 def _text_keys(frame: pd.DataFrame, keys: Sequence[str]) -> list[tuple[str, ...]]:
     return list(zip(*(frame[k].astype(str).to_numpy() for k in keys))) if len(frame) else []
 
@@ -392,24 +402,28 @@ def figure_sections(run_dir: Path, rows: RowDigest, summary: pd.DataFrame
     """
     if not len(summary):
         return [], {}, 0
+    files, comparisons = figure_files(run_dir, summary)
+    # Only the cells whose figure was drawn are laid out (a large run draws plot.max_figures of thousands).
+    drawn = {key for key, path in files.items() if path.with_suffix(".svg").is_file()
+             or path.with_suffix(".png").is_file()}
+    undrawn = len(files) - len(drawn)
     functions = list(dict.fromkeys(summary["function"].astype(str)))
     order = {f: i for i, f in enumerate(functions)}
-    cells = summary.assign(_f=summary["function"].astype(str).map(order)).sort_values(
+    shown = summary[[key in drawn for key in _text_keys_typed(summary)]]
+    cells = shown.assign(_f=shown["function"].astype(str).map(order)).sort_values(
         ["_f", *FIGURE_KEY[1:]], kind="stable")
     groups = list(cells.groupby(["_f", *FIGURE_KEY[1:]], sort=False))
     keys = [(functions[k[0]], *(int(v) for v in k[1:])) for k, _ in groups]
-    files, comparisons = figure_files(run_dir, summary)
     curve_cols = [c for c in FIGURE_CURVE_COLUMNS if c in summary.columns
                   and (c not in ("step_scale", "job") or summary[c].nunique() > 1)]
     sections: dict[str, dict[str, Any]] = {}
     anchors: dict[tuple, str] = {}
-    undrawn = 0
     for i, (key, (_, curves)) in enumerate(zip(keys, groups)):
         function = key[0]
         anchor = f"fig-{i}"
         title = f"{function} at {curves['point'].iloc[0]}: {derivative_labels(curves.iloc[:1])[0]}"
         markup = figure_markup(files[key], f"f{i}-", html.escape(title))
-        if markup is None:
+        if markup is None:  # removed since
             undrawn += 1
             continue
         anchors[tuple(str(v) for v in key)] = anchor

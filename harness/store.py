@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -102,21 +102,23 @@ REQUIRED_COLUMNS = ("function", "point_index", "component", "component2", "deriv
 
 def read_table(path: str | os.PathLike[str], required: tuple[str, ...] = (),
                where: Mapping[str, Iterable[Any]] | None = None,
-               exclude: Mapping[str, Iterable[Any]] | None = None) -> pd.DataFrame:
+               exclude: Mapping[str, Iterable[Any]] | None = None,
+               columns: Sequence[str] | None = None) -> pd.DataFrame:
     """A Parquet table, or :class:`ResultsError` naming the file and what is wrong with it.
 
     ``where`` ({column: values}) keeps the rows whose column holds one of the
     values, ``exclude`` drops those that do; row groups whose statistics
     rule out every wanted row are never read, so selecting a few points of a
-    huge table reads a few row groups.
+    huge table reads a few row groups. ``columns``: read only these (and
+    the filtered ones).
     """
     path = Path(path)
     try:
         if where or exclude:
             table = _read_selected(path, {c: set(v) for c, v in (where or {}).items()},
-                                   {c: set(v) for c, v in (exclude or {}).items()})
+                                   {c: set(v) for c, v in (exclude or {}).items()}, columns)
         else:
-            table = pd.read_parquet(path, engine="pyarrow")
+            table = pd.read_parquet(path, engine="pyarrow", columns=list(columns) if columns else None)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise ResultsError(f"{path} is not a readable Parquet table ({type(exc).__name__}: {exc})") from None
     missing = [c for c in required if c not in table.columns]
@@ -125,7 +127,8 @@ def read_table(path: str | os.PathLike[str], required: tuple[str, ...] = (),
     return table
 
 
-def _read_selected(path: Path, where: dict[str, set[Any]], exclude: dict[str, set[Any]]) -> pd.DataFrame:
+def _read_selected(path: Path, where: dict[str, set[Any]], exclude: dict[str, set[Any]],
+                   columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Rows matching ``where`` and not ``exclude``, reading only row groups whose min/max allow such a row."""
     import pyarrow.parquet as pq
 
@@ -145,7 +148,10 @@ def _read_selected(path: Path, where: dict[str, set[Any]], exclude: dict[str, se
         return True
 
     groups = [g for g in range(pf.metadata.num_row_groups) if may_match(g)]
-    table = pf.read_row_groups(groups).to_pandas() if groups else pf.schema_arrow.empty_table().to_pandas()
+    wanted = None if columns is None else [c for c in dict.fromkeys([*columns, *where, *exclude]) if c in names]
+    table = (pf.read_row_groups(groups, columns=wanted) if groups else pf.schema_arrow.empty_table()).to_pandas()
+    if wanted is not None:
+        table = table[[c for c in wanted if c in table.columns]]
     keep = np.ones(len(table), dtype=bool)
     for column in where:
         if column in table.columns:
@@ -158,7 +164,8 @@ def _read_selected(path: Path, where: dict[str, set[Any]], exclude: dict[str, se
 
 def read_results(run_dir: str | os.PathLike[str], *, functions: Iterable[str] | None = None,
                  point_indices: Iterable[int] | None = None,
-                 exclude_statuses: Iterable[str] | None = None) -> pd.DataFrame:
+                 exclude_statuses: Iterable[str] | None = None,
+                 columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Load ``results.parquet`` of a run directory, or only some of its rows.
 
     Parameters
@@ -168,6 +175,8 @@ def read_results(run_dir: str | os.PathLike[str], *, functions: Iterable[str] | 
         Read only rows of these functions / point indices.
     exclude_statuses : iterable of str, optional
         Leave out rows with these statuses (``['ok']``: the rows that failed).
+    columns : sequence of str, optional
+        Only these columns (the schema's required columns are then not checked).
 
     Row groups that cannot hold a wanted row are never read (a report of a
     huge run reads only what it shows).
@@ -186,7 +195,8 @@ def read_results(run_dir: str | os.PathLike[str], *, functions: Iterable[str] | 
     if point_indices is not None:
         where["point_index"] = [int(i) for i in point_indices]
     exclude = {"status": [str(s) for s in exclude_statuses]} if exclude_statuses is not None else None
-    return read_table(path, REQUIRED_COLUMNS, where, exclude)
+    required = REQUIRED_COLUMNS if columns is None else tuple(c for c in REQUIRED_COLUMNS if c in columns)
+    return read_table(path, required, where, exclude, columns)
 
 
 def results_path(run_dir: str | os.PathLike[str]) -> Path:
