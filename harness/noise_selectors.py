@@ -49,7 +49,7 @@ import numpy as np
 
 from .ecnoise import estimate_noise
 from .model import function_noise
-from .number_types import finfo
+from .number_types import finfo, is_real_float
 from .selectors import _Lanes, _scale
 from .stencils import Stencil, standard_stencil
 
@@ -379,7 +379,7 @@ def choose_noisy_steps(rule: str, fn: Callable[..., Any], points: np.ndarray, *,
     if rule not in NOISE_RULES:
         raise ValueError(f"rule must be one of {tuple(NOISE_RULES)}, got {rule!r}")
     points = np.asarray(points)
-    if points.ndim != 2 or points.dtype.kind != "f":
+    if points.ndim != 2 or not is_real_float(points.dtype):
         raise ValueError(f"points must be a real floating array of shape (n_points, dim), got {points.dtype} "
                          f"{points.shape}")
     st = getattr(base, "stencil", base)

@@ -95,6 +95,23 @@ def _is_ml_float(dtype: np.dtype) -> bool:
     return True
 
 
+def is_real_float(dtype: npt.DTypeLike) -> bool:
+    """True for every real floating-point type the harness computes in: numpy's and ``ml_dtypes``'.
+
+    ``ml_dtypes``' types have ``dtype.kind == 'V'``, so ``kind == 'f'`` alone turns them away.
+
+    Examples
+    --------
+    >>> is_real_float(np.float32), is_real_float("bfloat16"), is_real_float(np.complex128), is_real_float(int)
+    (True, True, False, False)
+    """
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        return False
+    return dtype.kind == "f" or _is_ml_float(dtype)
+
+
 def finfo(dtype: npt.DTypeLike) -> Any:
     """Machine limits of a real floating-point type: ``ml_dtypes.finfo`` for its types, ``numpy.finfo`` otherwise.
 

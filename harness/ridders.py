@@ -70,6 +70,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .number_types import finfo, is_real_float
 from .reference import Reference, exact_point
 from .stencils import standard_stencil
 
@@ -186,7 +187,7 @@ def ridders(fn: Vectorized, point: Sequence[Any], orders: Sequence[int], *,
         except Exception as exc:  # noqa: BLE001 - a failing user function becomes a status
             return RiddersResult(np.longdouble(np.nan), math.inf, 0.0, "error",
                                  f"the function raised {type(exc).__name__}: {exc}", n_eval)
-        returned = values.dtype if values.dtype.kind == "f" else dtype
+        returned = values.dtype if is_real_float(values.dtype) else dtype
         values = values.astype(dtype).reshape(NTAB, len(offsets))
         denom = np.prod(steps ** np.array(orders)[active][None, :].astype(dtype), axis=1)
         quotients = (values * weights[None, :]).sum(axis=1) / denom
@@ -199,8 +200,8 @@ def ridders(fn: Vectorized, point: Sequence[Any], orders: Sequence[int], *,
                              f"(finite at {NTAB - first} of {NTAB} steps)", n_eval)
     # The precision of what f returned bounds the digits (a float64 result in longdouble arithmetic: 15.95).
     effective = returned if returned.itemsize < dtype.itemsize else dtype
-    cap = (np.finfo(effective).nmant + 1) * math.log10(2)
-    u = float(np.finfo(effective).eps) / 2
+    cap = (finfo(effective).nmant + 1) * math.log10(2)
+    u = float(finfo(effective).eps) / 2
     size = np.abs(values).max(axis=1)
     # |x| |f'| per level: the range of the samples over the stencil's width, times the point's size. A
     # function that rounds its argument (sin(50 x)) has rounding errors of u |x f'|, not u |f|.

@@ -75,7 +75,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .evaluate import applied_step, as_dtype_scalar, robust_sum
-from .number_types import finfo, is_ml_float
+from .number_types import finfo, is_real_float
 from .stencils import Stencil, standard_stencil
 
 #: rule -> default base scheme and a one-line description.
@@ -343,7 +343,7 @@ def _select(rule: str, fn: Callable[..., Any], points: np.ndarray, base: Any) ->
     points = np.asarray(points)
     if points.ndim != 2:
         raise ValueError(f"points must have shape (n_points, dim), got {points.shape}")
-    if points.dtype.kind != "f" and not is_ml_float(points.dtype):
+    if not is_real_float(points.dtype):
         raise ValueError(f"points must have a real floating dtype, got {points.dtype}")
     st = getattr(base, "stencil", base)
     if not isinstance(st, Stencil) or st.derivative != 1:

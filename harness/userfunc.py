@@ -53,6 +53,7 @@ import numpy as np
 from . import callables
 from .derivatives import taylor_derivatives
 from .errors import ConfigError
+from .number_types import finfo, is_real_float, real_dtype
 from .reference import Reference, _agreement, exact_point, point_key, reference_derivative, to_float64
 from .ridders import estimate_reference, ridders
 
@@ -250,7 +251,9 @@ class UserFunction:
                 self._gradients.clear()
             self._gradients[key] = row
         value = row[j]
-        bits = np.finfo(row.dtype).nmant + 1 if row.dtype.kind in "fc" else 53
+        # The digits of what g returned (bfloat16: 8 bits); 53 for anything else (ints, objects).
+        floating = is_real_float(row.dtype) or row.dtype.kind == "c"
+        bits = finfo(real_dtype(row.dtype)).nmant + 1 if floating else 53
         return value, bits * math.log10(2)
 
     def _analytic_mpmath(self, xs: list[Any], j: int, dps: int) -> tuple[Any, float]:
@@ -440,17 +443,21 @@ def _checked_derivative(derivative: Any, key: str, target: str, fn: Callable[...
                f"and returns {'n values' if dim == 1 else f'the gradient, shape (n, {dim})'}")
     try:
         with np.errstate(all="ignore"):
-            g = np.asarray(derivative(callables.argument(np.array([point, point]), dim)), dtype=np.float64)
+            raw = np.asarray(derivative(callables.argument(np.array([point, point]), dim)))
+            g = raw.astype(np.float64)
     except Exception as exc:  # noqa: BLE001 - say what went wrong before any work
         raise ConfigError(key, target, allowed, f"on the first point: {type(exc).__name__}: {exc}") from None
     if g.shape != shape:
         raise ConfigError(key, target, allowed, f"it returned shape {g.shape} for two points")
     g = g.reshape(2, dim)[0]
+    # A g that returns a coarse type (float32, bfloat16) is held to that type's precision, not to float64's.
+    tolerance = max(_GRADIENT_DIGITS_CHECK, 4 * float(finfo(raw.dtype).eps)) if is_real_float(raw.dtype) \
+        else _GRADIENT_DIGITS_CHECK
     for j in range(dim):  # a wrong derivative would make every error of the sweep wrong
         est = ridders(lambda pts: callables.call_points(fn, pts, dim), point, [int(c == j) for c in range(dim)])
         if est.status == "estimated" and est.digits >= 8 and np.isfinite(g[j]):
             size = max(abs(g[j]), abs(float(est.value)), 1e-300)
-            if abs(g[j] - float(est.value)) > max(_GRADIENT_DIGITS_CHECK * size, 100 * est.error):
+            if abs(g[j] - float(est.value)) > max(tolerance * size, 100 * est.error):
                 raise ConfigError(key, target, allowed, f"its value {g[j]!r} in coordinate {j} at the first point "
                                   f"is not f's derivative there ({float(est.value)!r}, estimated to "
                                   f"{est.digits:.0f} digits)")

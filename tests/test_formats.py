@@ -155,3 +155,25 @@ def test_format_summary_is_written_only_for_two_or_more_types(tmp_path):
     written = pd.read_csv(tmp_path / "formats.csv")
     assert list(written["dtype"]) == ["bfloat16", "float64"] and "model_note" in written.columns
     assert (tmp_path / "formats.md").read_text().startswith("# Number formats: t")
+
+
+def test_every_selector_runs_in_every_ml_dtypes_format():
+    """Regression: the noise-aware selectors refused bfloat16 and float8 points (``dtype.kind`` is 'V' there)."""
+    import harness
+    from harness.noise_selectors import NOISE_RULES
+    from harness.selectors import SELECTOR_RULES
+    from harness.table import ROW_STATUSES
+
+    schemes = {r: {"kind": "selector", "rule": r} for r in SELECTOR_RULES}
+    schemes |= {r: {"kind": "selector", "rule": r, "noise": "estimate"} for r in NOISE_RULES}
+    table = harness.run({"functions": {"e": {"expression": "exp(x)", "points": [1.0]}}, "schemes": schemes,
+                         "grid": {"kind": "list", "values": [1e-3]}, "dtypes": ["bfloat16", *FLOAT8],
+                         "plot": {"enabled": False}, "reference": {"cache_dir": None}})
+    assert len(table) == len(schemes) * 3 and set(table["status"].astype(str)) <= set(ROW_STATUSES)
+    assert (table["n_evals"] > 0).all()
+    ok = table[table["status"] == "ok"]
+    # Every rule finds a usable step somewhere; in bfloat16 (eps = 2^-7) the best first-derivative error is
+    # about sqrt(eps) = 0.09 for a forward difference: 0.5 leaves room for a step off by 10x, not for garbage.
+    assert set(ok["scheme"]) == set(schemes)
+    bf = ok[ok["dtype"] == "bfloat16"]
+    assert len(bf) == len(schemes) and (bf["rel_error"] < 0.5).all(), bf[["scheme", "h_used", "rel_error"]]

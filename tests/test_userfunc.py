@@ -41,6 +41,8 @@ FUNCTIONS = {
              "reference": {"derivative": "userfuncs.wave_derivative"}},
     "wave_mp": {"_target_": "userfuncs.wave", "points": [0.4],
                 "reference": {"derivative": "userfuncs.wave_derivative_mp"}},
+    "wave_bf16": {"_target_": "userfuncs.wave", "points": [0.4],
+                  "reference": {"derivative": "userfuncs.wave_derivative_bfloat16"}},
     "rational": {"_target_": "userfuncs.rational", "points": [[0.6, 1.3]]},
     "bump": {"_target_": "userfuncs.bump", "points": [0.8, 2.5], "noise": {"level": 1e-6}},  # reference: noise-free
 }
@@ -66,7 +68,12 @@ def refs(table, function):
 
 def test_each_reference_path_against_independent_truth(paths_table):
     t = paths_table
-    assert (t["reference_status"] == "ok").all()
+    bf16 = t["function"] == "wave_bf16"
+    assert (t.loc[~bf16, "reference_status"] == "ok").all()
+    # Ridders on 8-bit derivative values cannot reach the digits a second derivative needs: flagged, not scored.
+    second_bf16 = t[bf16 & (t["scheme"] == "second")]
+    assert len(second_bf16) and (second_bf16["reference_status"] != "ok").all()
+    assert (second_bf16["status"] == "unreliable_reference").all() and second_bf16["rel_error"].isna().all()
     # {mpmath: twin}: the checked path on the twin, gradient and Hessian against the closed form
     e = refs(t, "energy")
     assert set(e["reference_method"]) == {"mpmath_checked"} and (e["reference_digits"] >= 20).all()
@@ -91,6 +98,11 @@ def test_each_reference_path_against_independent_truth(paths_table):
     # a derivative computing on mpmath numbers: digits from two working precisions
     wm = refs(t, "wave_mp").loc[(0, "central", 0, -1)]
     assert wm["reference_method"] == "analytic" and wm["reference_digits"] >= 45
+    # a derivative returning bfloat16: accepted to its own 8 bits, and its digits say so (not float64's 15.95)
+    wb = refs(t, "wave_bf16").loc[(0, "central", 0, -1)]
+    exact_bf16 = float(userfuncs.wave_derivative_bfloat16(np.array([0.4]))[0])
+    assert wb["reference_method"] == "analytic" and wb["reference"] == exact_bf16
+    assert wb["reference_digits"] == pytest.approx(8 * math.log10(2))
     # omitted, plain arithmetic: f itself through the checked mpmath path, also the mixed partial
     r = refs(t, "rational")
     assert set(r["reference_method"]) == {"mpmath_checked"}

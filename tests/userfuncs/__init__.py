@@ -47,6 +47,13 @@ def wave_derivative_mp(x):
                     dtype=object) if x.dtype == object else wave_derivative(x)
 
 
+def wave_derivative_bfloat16(x):
+    """The derivative of :func:`wave`, returned in bfloat16 (8 significant bits)."""
+    import ml_dtypes
+
+    return wave_derivative(x).astype(ml_dtypes.bfloat16)
+
+
 def wrong_wave_derivative(x):
     """Not the derivative of :func:`wave` (a sign error)."""
     return (3 * np.cos(3 * x) + 2 * x * np.sin(3 * x)) * np.exp(-x**2)
