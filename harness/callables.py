@@ -157,19 +157,36 @@ def call_points(fn: Callable[..., Any], points: np.ndarray, dim: int) -> np.ndar
 
 
 def one_per_point(out: Any, n: int, dim: int) -> np.ndarray:
-    """A callable's result for ``n`` points as ``n`` values (a scalar is broadcast: a constant function).
+    """A callable's result for ``n`` points as ``n`` values (one value for one point is taken as it is).
+
+    One value for several points is refused, not broadcast: it is what
+    ``np.sum(X**2)`` returns (the batch's sum, not a value per point), and as
+    a constant it would make every derivative 0 with status ok.
 
     Raises
     ------
     ValueError
         Saying which shape came back for which input.
+
+    Examples
+    --------
+    >>> one_per_point(np.float64(2.0), 1, 1)
+    array([2.])
+    >>> one_per_point(np.float64(5.0), 2, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: it returned one value (shape ()) for input of shape (2, 2); it must return one value per point, shape (2,): reduce over the last axis only (np.sum(X**2, axis=-1)), and a constant c as np.full(len(X), c)
     """
     out = np.asarray(out)
     if out.shape == (n,):
         return out
-    if out.shape == ():
-        return np.broadcast_to(out, (n,))
+    if out.shape == () and n == 1:
+        return out.reshape(1)
     shape = f"({n},)" if dim == 1 else f"({n}, {dim})"
+    if out.shape == ():
+        raise ValueError(f"it returned one value (shape ()) for input of shape {shape}; it must return one value "
+                         f"per point, shape ({n},): reduce over the last axis only (np.sum(X**2, axis=-1)), and a "
+                         f"constant c as np.full(len(X), c)")
     raise ValueError(f"it returned shape {out.shape} for input of shape {shape}; it must return one value per "
                      f"point, shape ({n},)")
 

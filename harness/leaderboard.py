@@ -24,7 +24,11 @@ Rows whose reference is unreliable are left out (they have no error), and so
 are rows scored against a best estimate (``reference_method == 'estimate'``:
 a user's Python function without an mpmath evaluation or derivative), whose
 errors are only as good as the estimate's digits; the Markdown says how many.
-A row
+Where the reference derivative is exactly 0 (a certified zero: a
+stationary point, the 0 of an odd derivative) a relative error does not
+exist; such a row is scored by its absolute error instead, so an exact 0
+scores 0 and a wrong estimate still fails (``rel_err`` is this mixed error;
+the Markdown says how many rows were so scored). A row
 **fails** when its estimate is not finite or its relative error exceeds 1;
 failures enter the quantiles as an infinite error. Per method and problem
 (function), and over all problems (``problem = 'all'``, pooled rows):
@@ -111,15 +115,26 @@ def scored_rows(table: pd.DataFrame, models: pd.DataFrame | None = None, *, cand
     """One row per method, point, component and number type (see the module docstring).
 
     Adds ``method`` (the scheme name), ``kind`` (``adaptive`` or ``at predicted h*``),
-    ``rel_err`` (relative error; inf for a non-finite estimate) and ``failed``.
+    ``rel_err`` (relative error, the absolute error where the reference is 0;
+    inf for a non-finite estimate) and ``failed``.
     ``candidates``: ``table`` already holds :func:`candidate_rows` only.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"scheme": ["a", "a", "b"], "function": "f", "dtype": "float64", "adaptive": True,
+    ...                   "reference_status": "ok", "reference": [2.0, 0.0, 0.0], "estimate": [2.2, 0.0, 3.0],
+    ...                   "abs_error": [0.2, 0.0, 3.0], "rel_error": [0.1, np.nan, np.nan]})
+    >>> scored_rows(t)[["method", "rel_err", "failed"]].to_numpy().tolist()
+    [['a', 0.1, False], ['a', 0.0, False], ['b', 3.0, True]]
     """
     rows = table if candidates else candidate_rows(table, models)
     if not len(rows.columns):
         return _empty_scored()
     rows = rows[(rows["reference_status"].astype(str) == "ok") & ~_estimated(rows)].copy()
     finite = np.isfinite(rows["estimate"].to_numpy(dtype=float))
-    rel = np.where(finite, rows["rel_error"].to_numpy(dtype=float), np.inf)
+    rel = rows["rel_error"].to_numpy(dtype=float)
+    rel = np.where(_zero_reference(rows), rows["abs_error"].to_numpy(dtype=float), rel)
+    rel = np.where(finite, rel, np.inf)
     rel = np.where(np.isnan(rel), np.inf, rel)
     rows["method"] = rows["scheme"].astype(str)
     rows["kind"] = np.where(rows["adaptive"].astype(bool), "adaptive", "at predicted h*")
@@ -133,6 +148,13 @@ def scored_rows(table: pd.DataFrame, models: pd.DataFrame | None = None, *, cand
 def _empty_scored() -> pd.DataFrame:
     return pd.DataFrame(columns=["method", "kind", "problem", "dtype", "derivative_order", "rel_err", "failed",
                                  "n_evals", "error_estimate", "abs_error", "estimate"])
+
+
+def _zero_reference(rows: pd.DataFrame) -> np.ndarray:
+    """Rows whose reference derivative is exactly 0 (scored by their absolute error)."""
+    if "reference" not in rows.columns:  # hand-made tables of errors only
+        return np.zeros(len(rows), dtype=bool)
+    return rows["reference"].to_numpy(dtype=float) == 0
 
 
 def _estimated(rows: pd.DataFrame) -> np.ndarray:
@@ -234,13 +256,16 @@ COVERAGE_COLUMNS = ["method", "dtype", "n", "coverage", "median_ratio", "p90_rat
 
 
 def leaderboard_markdown(board: pd.DataFrame, coverage: pd.DataFrame, *, title: str = "",
-                         per_problem: bool = True, estimated: int = 0) -> str:
+                         per_problem: bool = True, estimated: int = 0, zero: int = 0) -> str:
     """The leaderboard and coverage tables as Markdown: over all problems, then per problem.
 
-    ``estimated``: rows left out because their reference is a best estimate (said in the text).
+    ``estimated``: rows left out because their reference is a best estimate;
+    ``zero``: rows scored by their absolute error (the reference is 0). Both said in the text.
     """
     left_out = (f" {estimated} rows scored against a best estimate (reference_method=estimate: Python functions "
                 "without an mpmath evaluation or derivative) are left out." if estimated else "")
+    left_out += (f" {zero} rows where the derivative is exactly 0 are scored by their absolute error." if zero
+                 else "")
     lines = [f"# Leaderboard: {title}" if title else "# Leaderboard", "",
              "Relative error of every method on the same points and reference (adaptive methods at the step "
              "they chose; fixed-step curves with an error model at the grid step nearest the predicted h*). "
@@ -275,7 +300,11 @@ def write_leaderboard(candidates: pd.DataFrame, out: str | Path, *, title: str =
         write_parquet(frame, out / f"{stem}.parquet")
         with atomic_path(out / f"{stem}.csv") as tmp:
             frame.to_csv(tmp, index=False, float_format="%.6g")
-    estimated = int(_estimated(candidates).sum()) if len(candidates.columns) else 0
+    estimated = zero = 0
+    if len(candidates.columns):
+        estimated = int(_estimated(candidates).sum())
+        reliable = (candidates["reference_status"].astype(str) == "ok").to_numpy() & ~_estimated(candidates)
+        zero = int((_zero_reference(candidates) & reliable).sum())
     with atomic_path(out / f"{LEADERBOARD_FILE}.md") as tmp:
-        tmp.write_text(leaderboard_markdown(board, coverage, title=title, estimated=estimated))
+        tmp.write_text(leaderboard_markdown(board, coverage, title=title, estimated=estimated, zero=zero))
     return board, coverage

@@ -157,6 +157,30 @@ def test_tiny_benchmark_writes_the_leaderboard(tmp_path):
     pd.testing.assert_frame_equal(board.reset_index(drop=True), whole.reset_index(drop=True), check_dtype=False)
 
 
+def test_a_zero_derivative_is_scored_by_its_absolute_error(tmp_path):
+    """Regression: at a stationary point rel_error is NaN, and every method, exact or not, was a failure."""
+    cfg = {"functions": {"gauss": {"expression": "exp(-x**2)", "points": [0.0, 0.5]},
+                         "cosx": {"expression": "cos(x)", "points": [0.0]}},
+           "schemes": {"central": None, "forward": None, "sw": {"kind": "selector", "rule": "stepleman_winarsky"}},
+           "grid": {"kind": "logspace", "start": -8, "stop": -1, "num": 8}, "plot": {"enabled": False},
+           "reference": {"cache_dir": None}}
+    harness.run(cfg, out_dir=tmp_path)
+    scored = scored_rows(pd.read_parquet(tmp_path / "scored.parquet"), candidates=True)
+    at_zero = scored["reference"] == 0
+    assert at_zero.sum() == 6  # gauss and cos at 0, three methods each
+    # central is exact at 0 for both even functions (f(h) == f(-h)); the forward difference errs by at most
+    # about |f''| h / 2 at its step (0 where f(h) rounds to f(0)), a small absolute error, not a failure
+    central0 = scored[at_zero & (scored["method"] == "central")]
+    assert (central0["rel_err"] == 0).all() and not central0["failed"].any()
+    forward0 = scored[at_zero & (scored["method"] == "forward")]
+    assert np.all(forward0["rel_err"] < 1e-3) and not forward0["failed"].any()
+    np.testing.assert_array_equal(forward0["rel_err"], forward0["abs_error"])
+    board = pd.read_parquet(tmp_path / "leaderboard.parquet")
+    assert (board["failure_rate"] == 0).all() and np.isfinite(board["median_rel_error"]).all()
+    assert "6 rows where the derivative is exactly 0 are scored by their absolute error" in \
+        (tmp_path / "leaderboard.md").read_text()
+
+
 def test_collect_builds_the_leaderboard_across_jobs(tmp_path):
     # Two jobs of a multirun over number types: the collected leaderboard keeps them apart, and the float64
     # rows are those of the float64 job alone.

@@ -167,6 +167,10 @@ def test_bad_targets_are_config_errors_naming_the_key():
         ({"_target_": "userfuncs.first_two", "points": [1.0]}, "functions.f.dim", "IndexError"),
         ({"_target_": "userfuncs.wave", "dim": 2, "points": [[1.0, 2.0]]}, "functions.f.dim", "returned shape (2, 2)"),
         ({"_target_": "not a path", "points": [1.0]}, "functions.f._target_", "dotted path"),
+        # one number for the batch: broadcast, it made every derivative 0 with status ok
+        ({"_target_": "userfuncs.batch_sum", "dim": 2, "points": [[1.0, 2.0]]}, "functions.f.dim",
+         "one value (shape ()) for input of shape (2, 2)"),
+        ({"_target_": "userfuncs.batch_sum", "points": [1.0]}, "functions.f.dim", "np.sum(X**2, axis=-1)"),
         ({"_target_": "userfuncs.wave", "points": [1.0], "reference": {"exact": "userfuncs.wave"}},
          "functions.f.reference", "one key: mpmath"),
         ({"_target_": "userfuncs.wave", "points": [1.0], "reference": {"derivative": "userfuncs.nope"}},

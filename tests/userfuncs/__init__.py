@@ -108,3 +108,8 @@ def lossy_cube_mp(x):
 def first_two(X):
     """Uses two coordinates: a config with dim 3 passes (it ignores x2), dim 1 does not."""
     return X[:, 0] * X[:, 1]
+
+
+def batch_sum(X):
+    """A common slip: the sum over the whole batch (one number), not one value per point."""
+    return np.sum(X**2)
