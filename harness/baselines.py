@@ -160,81 +160,94 @@ _AD_CALL = "scipy.optimize._numdiff.approx_derivative"
 
 #: method name -> library, adaptive, accuracy (order of the base rule),
 #: n_evals (per estimate, smooth 1-D function; for ``scipy_differentiate`` the
-#: budget at maxiter=10), float32 (type f is evaluated in for float32 points),
+#: budget at maxiter=10), float32 (type f is evaluated in for float32 points), longdouble (the same for
+#: longdouble points; None: the library fails on them),
 #: complex_input (f is evaluated at complex points: offered only for functions that take them),
 #: call and description.
 BASELINE_METHODS: dict[str, dict[str, Any]] = {
     "scipy_approx_fprime": {
         "library": "scipy", "adaptive": False, "accuracy": 1, "n_evals": 2, "float32": "float64",
+        "longdouble": "float64",
         "call": "scipy.optimize.approx_fprime(x, f, epsilon=h)",
         "description": "forward difference (f(x+h) - f(x)) / ((x+h) - x); x converted to float64",
     },
     "scipy_2point": {
         "library": "scipy", "adaptive": False, "accuracy": 1, "n_evals": 2, "float32": "float32",
+        "longdouble": "longdouble",
         "call": f"{_AD_CALL}(f, x, method='2-point', abs_step=h)",
         "description": "forward difference with absolute step h (replaced by scipy's relative step if x + h == x)",
     },
     "scipy_3point": {
         "library": "scipy", "adaptive": False, "accuracy": 2, "n_evals": 3, "float32": "float32",
+        "longdouble": "longdouble",
         "call": f"{_AD_CALL}(f, x, method='3-point', abs_step=h)",
         "description": "central difference (f(x+h) - f(x-h)) / span; f(x) is evaluated too",
     },
     "scipy_cs": {
         "library": "scipy", "adaptive": False, "accuracy": 2, "n_evals": 2, "float32": "complex128",
-        "complex_input": True,
+        "longdouble": "complex128", "complex_input": True,
         "call": f"{_AD_CALL}(f, x, method='cs', abs_step=h)",
         "description": "complex step Im f(x + ih) / h; f(x) is evaluated too; h replaced if x + h == x",
     },
     "scipy_2point_default": {
         "library": "scipy", "adaptive": True, "accuracy": 1, "n_evals": 2, "float32": "float32",
+        "longdouble": "longdouble",
         "call": f"{_AD_CALL}(f, x, method='2-point')",
         "description": "forward difference at scipy's default step sqrt(eps) * max(1, |x|)",
     },
     "scipy_3point_default": {
         "library": "scipy", "adaptive": True, "accuracy": 2, "n_evals": 3, "float32": "float32",
+        "longdouble": "longdouble",
         "call": f"{_AD_CALL}(f, x, method='3-point')",
         "description": "central difference at scipy's default step eps**(1/3) * max(1, |x|) (approx_derivative's default)",
     },
     "scipy_cs_default": {
         "library": "scipy", "adaptive": True, "accuracy": 2, "n_evals": 2, "float32": "complex128",
-        "complex_input": True,
+        "longdouble": "complex128", "complex_input": True,
         "call": f"{_AD_CALL}(f, x, method='cs')",
         "description": "complex step at scipy's default step sqrt(eps) * max(1, |x|)",
     },
     "scipy_differentiate": {
         "library": "scipy", "adaptive": True, "accuracy": 8, "n_evals": 27, "float32": "float32",
+        "longdouble": "longdouble",
         "call": "scipy.differentiate.derivative(f, x, initial_step=0.5, step_factor=2.0)",
         "description": "order-8 central stencils with steps halved until successive estimates agree; "
         "error estimate = |last change|; n_evals varies (res.nfev), 27 is the maxiter=10 budget",
     },
     "nd_central": {
         "library": "numdifftools", "adaptive": True, "accuracy": 2, "n_evals": 31, "float32": "float64",
+        "longdouble": None,
         "call": f"{_ND_CALL}(f, method='central', full_output=True)",
         "description": "central differences at 15 decreasing steps, Richardson + Wynn extrapolation, best estimate",
     },
     "nd_forward": {
         "library": "numdifftools", "adaptive": True, "accuracy": 2, "n_evals": 16, "float32": "float64",
+        "longdouble": None,
         "call": f"{_ND_CALL}(f, method='forward', full_output=True)",
         "description": "second-order one-sided rule at 15 decreasing steps, Richardson + Wynn extrapolation",
     },
     "nd_complex": {
         "library": "numdifftools", "adaptive": True, "accuracy": 2, "n_evals": 2, "float32": "float64",
+        "longdouble": None,
         "complex_input": True,
         "call": f"{_ND_CALL}(f, method='complex', full_output=True)",
         "description": "complex step at numdifftools' default step eps**(1/1.06) * max(log(e - 1 + |x|), 1)",
     },
     "nd_central_fixed": {
         "library": "numdifftools", "adaptive": False, "accuracy": 2, "n_evals": 2, "float32": "float64",
+        "longdouble": None,
         "call": f"{_ND_CALL}(f, step=h, method='central', use_exact_steps=False)",
         "description": "central difference at exactly one step h (no extrapolation)",
     },
     "nd_forward_fixed": {
         "library": "numdifftools", "adaptive": False, "accuracy": 1, "n_evals": 2, "float32": "float64",
+        "longdouble": None,
         "call": f"{_ND_CALL}(f, step=h, method='forward', order=1, use_exact_steps=False)",
         "description": "forward difference at exactly one step h (order=1; the default order 2 uses h and 2h)",
     },
     "nd_complex_fixed": {
         "library": "numdifftools", "adaptive": False, "accuracy": 2, "n_evals": 2, "float32": "float64",
+        "longdouble": None,
         "complex_input": True,
         "call": f"{_ND_CALL}(f, step=h, method='complex', use_exact_steps=False)",
         "description": "complex step at exactly one step h; f(x) is evaluated too (a realness check)",

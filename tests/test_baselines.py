@@ -397,3 +397,42 @@ def test_a_nan_point_does_not_spoil_a_vectorized_call(method):
         np.testing.assert_array_equal(both.h_used[:, p], alone.h_used[:, 0])
         np.testing.assert_array_equal(both.n_evals[:, p], alone.n_evals[:, 0])
     assert np.all(np.isnan(both.estimate[:, 0]))
+
+
+LONGDOUBLE_IS_WIDER = np.finfo(np.longdouble).eps < np.finfo(np.float64).eps
+
+
+@pytest.mark.skipif(not LONGDOUBLE_IS_WIDER, reason="longdouble is float64 on this platform")
+@pytest.mark.parametrize("method", list(BASELINE_METHODS))
+@pytest.mark.parametrize("text,point", [("exp(x)", (1.0,)), ("x0**2 + sin(x1)", (1.0, 2.0))])
+def test_longdouble_rows_are_longdouble_computations_or_skipped(method, text, point):
+    """Regression: numdifftools and jacobi_diagonal gave NaN on every longdouble row (counted as failures), and
+    approx_fprime, the complex steps, jacobi and numericalderivative computed in float64 under a longdouble label."""
+    need(method)
+    declared = BASELINE_METHODS[method]["longdouble"]
+    scheme = make_baseline("b", {"kind": "baseline", "method": method})
+    reason = scheme.skip(dtype="longdouble", dim=len(point))
+    expr = parse_expression(text)
+    fn = Counting(expr.numpy)
+    with np.errstate(all="ignore"):
+        try:
+            res = evaluate_baseline(scheme, fn, np.array([point], dtype=np.longdouble), np.array([1e-4]),
+                                    expression=expr)
+            estimate = res.estimate
+        except Exception:  # noqa: BLE001 - a library that fails is what the skip is for
+            estimate = np.array([np.nan])
+    if declared == "longdouble":
+        assert reason is None
+        assert fn.dtypes <= {"float128", "complex256"}, fn.dtypes
+        assert estimate.dtype == np.longdouble and np.isfinite(estimate).all()
+        order = BASELINE_METHODS[method].get("derivative", 1)
+        exact = [float(reference_derivative(expr.mpmath, point, [order * (c == j) for c in range(len(point))]).hi)
+                 for j in range(len(point))]
+        # forward differences at h = 1e-4: truncation about |f''| h / 2 = 1.4e-4 (exp at 1)
+        np.testing.assert_allclose(estimate[0, 0].astype(np.float64), exact, rtol=1e-3, atol=1e-3)
+    else:
+        assert reason is not None and "longdouble" in reason
+        if declared is None:  # the library fails: no finite estimate for some coordinate
+            assert not np.isfinite(estimate).all()
+        elif len(point) == 1:  # the type the method really computes f in (in n-D only the moving coordinate is)
+            assert declared in fn.dtypes, fn.dtypes

@@ -204,11 +204,27 @@ def test_findiff_estimates_apply_its_weights_on_the_grid():
         want = np.array([sum(c * np.sin(x + o * h) for o, c in zip(offsets, coefs)) / h**deriv for h in hs])
         # the same sum in another order: equal to the rounding of its terms
         np.testing.assert_allclose(res.estimate[:, 0, 0], want, rtol=0, atol=np.max(4e-16 * np.sum(np.abs(coefs)) / hs**deriv))
-        np.testing.assert_array_equal(res.h_used[:, 0, 0], hs)
+        np.testing.assert_array_equal(res.h_used[:, 0, 0], (x + hs) - x)  # the step that lands (IEEE, exact)
         assert np.all(res.n_evals == len(offsets)) and fn.n == res.n_evals.sum()
         # truncation error falls by 10**accuracy from h = 0.1 to 0.01
         err = np.abs(res.estimate[:, 0, 0] - truth)
         assert abs(np.log10(err[0] / err[1]) - BASELINE_METHODS[method]["accuracy"]) < 0.1
+
+
+def test_findiff_step_lost_against_x_is_a_step_underflow_row():
+    """Regression: in float32 at x = 1, h = 1e-10 gave estimates like 280 with h_used = 1e-10 and status ok."""
+    pytest.importorskip("findiff")
+    import harness
+
+    table = harness.run({"functions": {"e": {"expression": "exp(x)", "points": [1.0]}},
+                         "schemes": {m: {"kind": "baseline", "method": m} for m in NEW if m.startswith("findiff")},
+                         "grid": {"kind": "list", "values": [1e-10, 1e-2]}, "dtypes": ["float32"],
+                         "plot": {"enabled": False}, "reference": {"cache_dir": None}})
+    tiny, usable = table[table["h"] == 1e-10], table[table["h"] == 1e-2]
+    assert len(tiny) == 4 and (tiny["h_used"] == 0).all() and (tiny["status"] == "step_underflow").all()
+    assert (usable["status"] == "ok").all()
+    # (1 + 0.01) - 1 in float32: the float32 step nearest 0.01 that lands on the grid of 1
+    assert (usable["h_used"] == float((np.float32(1) + np.float32(0.01)) - np.float32(1))).all()
 
 
 # --- every new method: counts, rows, number types, failures ------------------------------

@@ -9,8 +9,10 @@ samples ``f(x + k h)`` for every h of the sweep's grid::
 
     estimate = sum_k c_k f(x + k h) / h**deriv
 
-``h_used`` is h (the grid spacing findiff divides by; ``x + k h`` is rounded
-where it is formed). f is called once per coordinate on all offsets, steps
+The estimate divides by the nominal h (the grid spacing, as findiff does;
+``x + k h`` is rounded where it is formed); ``h_used`` is the step that lands,
+``(x + h) - x`` in the working type, as for the harness's own stencils, so a
+step lost against x is a ``step_underflow`` row, not an ok row of garbage. f is called once per coordinate on all offsets, steps
 and points; if that call raises, point by point, and a point whose call
 raises gets NaN (its evaluations are still counted). Offsets whose coefficient is exactly 0 are not sampled;
 findiff's default, numerical solve leaves rounding-level weights on other
@@ -66,6 +68,7 @@ _N_EVALS = {"findiff_central2": 2, "findiff_central4": 5, "findiff_forward2": 3,
 METHODS: dict[str, dict[str, Any]] = {
     name: {
         "library": LIBRARY, "adaptive": False, "accuracy": acc, "n_evals": _N_EVALS[name], "float32": "float32",
+        "longdouble": "longdouble",
         "derivative": deriv, "model_offsets": _MODEL_OFFSETS[name],
         "call": f"findiff.coefficients(deriv={deriv}, acc={acc})['{scheme}'] applied to f(x + k h) / h**{deriv}",
         "description": f"findiff's {scheme} weights for derivative {deriv}, accuracy {acc}, at each grid step h",
@@ -122,6 +125,9 @@ def run(method: str, lib: SimpleNamespace, fn: Callable[..., Any], points: np.nd
                     out["estimate"][:, p, j] = estimate(points[p:p + 1], j)[:, 0]
                 except Exception:  # noqa: BLE001
                     out["estimate"][:, p, j] = np.nan
-        out["h_used"][:, :, j] = hs[:, None]
+        # The step that lands, (x + h) - x, as for our stencils: 0 where x + h == x (a step_underflow row);
+        # the estimate itself divides by the nominal h, as findiff's weights are applied.
+        x = points[:, j][None, :]
+        out["h_used"][:, :, j] = (x + hs[:, None]) - x
         out["n_evals"][:, :, j] = offsets.size
     out["h_used"][np.isnan(out["estimate"])] = np.nan

@@ -48,12 +48,14 @@ LIBRARY = "jacobi"
 METHODS: dict[str, dict[str, Any]] = {
     "jacobi": {
         "library": LIBRARY, "adaptive": True, "accuracy": 2, "n_evals": 18, "float32": "float64",
+        "longdouble": "float64",  # x is converted with float(); n-D calls fail on the other coordinates
         "call": "jacobi.jacobi(f, x)",
         "description": "central differences at |x|/4 * 2**-i, polynomial extrapolation in h**2 (DERIVEST-like), "
                        "error estimate = standard error of the fit; one point per call",
     },
     "jacobi_diagonal": {
         "library": LIBRARY, "adaptive": True, "accuracy": 2, "n_evals": 18, "float32": "float64",
+        "longdouble": None,  # np.polyfit: float128 is unsupported in linalg
         "call": "jacobi.jacobi(f, xs, diagonal=True)",
         "description": "the same on all points in one call (the README's vectorized use): absolute steps "
                        "0.25 * 2**-i, iterations until every point has converged",

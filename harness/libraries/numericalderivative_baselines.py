@@ -70,6 +70,7 @@ _ND = "numericalderivative"
 
 def _info(accuracy: int, n_evals: int, call: str, description: str) -> dict[str, Any]:
     return {"library": LIBRARY, "adaptive": True, "accuracy": accuracy, "n_evals": n_evals, "float32": "float64",
+            "longdouble": "float64",
             "call": call, "description": description}
 
 
