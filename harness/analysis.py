@@ -48,9 +48,19 @@ def summarize_curves(curves: pd.DataFrame, models: pd.DataFrame | None = None) -
         cols = [c for c in models.columns if c not in out.columns or c in on]
         text = {c: str for c in ("function", "scheme", "dtype", "step_scale", "job") if c in on}
         out = out.astype(text).merge(models[cols].astype(text), on=on, how="left")
-        out["h_star_ratio"] = out["observed_h_star"] / out["predicted_h_star"]
-        out["min_error_ratio"] = out["observed_min_error"] / out["predicted_min_error"]
+        out["h_star_ratio"] = _ratio(out["observed_h_star"], out["predicted_h_star"])
+        out["min_error_ratio"] = _ratio(out["observed_min_error"], out["predicted_min_error"])
     return out
+
+
+def _ratio(observed: pd.Series, predicted: pd.Series) -> pd.Series:
+    """observed / predicted where the prediction is a finite positive number, else NaN.
+
+    A model without an optimum predicts h* = inf (no truncation: ``exact``)
+    or 0; a ratio of 0 or inf against it would enter the summary's medians.
+    """
+    usable = np.isfinite(predicted) & (predicted > 0)
+    return (observed / predicted.where(usable)).astype(float)
 
 
 #: Columns of the readable summary (summary.md), in order.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 from .api import report, run
 from .collect import COLLECTED_DIR, collect
 from .errors import ConfigError, ResultsError, RunDirError
-from .store import atomic_path
+from .store import META_FILE, atomic_path, read_meta
 
 if TYPE_CHECKING:  # pragma: no cover
     from omegaconf import DictConfig
@@ -44,7 +44,10 @@ def task(cfg: DictConfig) -> None:
     try:
         run(cfg, out_dir=out_dir, overrides=list(hc.overrides.task))
     except (ConfigError, RunDirError) as exc:
-        if out_dir.is_dir():
+        finished = (out_dir / META_FILE).is_file()
+        if finished and hc.output_subdir is not None:
+            restore_hydra_record(out_dir, out_dir / hc.output_subdir)
+        if out_dir.is_dir() and not finished:  # a finished run's folder stays as it was
             with atomic_path(out_dir / "error.txt") as tmp:
                 tmp.write_text(f"{exc}\n")
         if hc.mode == RunMode.MULTIRUN or os.environ.get("HYDRA_FULL_ERROR") == "1":
@@ -52,6 +55,25 @@ def task(cfg: DictConfig) -> None:
             raise
         print(f"harness: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def restore_hydra_record(run_dir: Path, record: Path) -> None:
+    """Put a finished run's ``.hydra/overrides.yaml`` and ``config.yaml`` back after a refused rerun.
+
+    Hydra rewrites them for the new job before the harness sees the folder;
+    the finished run's own overrides and config are in its meta.json.
+    (``hydra.yaml`` holds Hydra's settings and has no copy; it is left.)
+    """
+    import yaml
+
+    try:
+        meta = read_meta(run_dir)
+    except ResultsError:
+        return
+    for name, value in (("overrides.yaml", meta.get("overrides")), ("config.yaml", meta.get("config"))):
+        if value is not None and record.is_dir():
+            with atomic_path(record / name) as tmp:
+                tmp.write_text(yaml.safe_dump(value, sort_keys=False))
 
 
 def reset_job_state() -> None:
@@ -136,7 +158,12 @@ def main() -> None:
         sys.exit(report_main(sys.argv[2:]))
     if len(sys.argv) > 1 and sys.argv[1] == "collect":
         sys.exit(collect_main(sys.argv[2:]))
-    run_with_hydra()
+    try:
+        run_with_hydra()
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; the finished blocks are on disk
+        print("harness: interrupted; finished blocks are kept in the run folder's parts/: run the same command "
+              "again to resume", file=sys.stderr)
+        sys.exit(130)
 
 
 def report_entry() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .errors import RunDirError
+from .errors import ResultsError, RunDirError
 from .leaderboard import SCORED_FILE, candidate_rows, write_leaderboard
 from .store import (CURVES_FILE, META_FILE, MODEL_FILE, NOISE_FILE, RESULTS_FILE, read_meta, utc_now, write_json,
                     write_parquet)
@@ -67,6 +67,18 @@ def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
 
 
 def _overrides(job: Path) -> list[str]:
+    """The job's overrides: as its finished run recorded them in meta.json, else Hydra's record.
+
+    meta.json comes first: Hydra rewrites ``.hydra/`` before the harness can
+    refuse a different sweep in a finished job folder, so there it may
+    describe the refused sweep, not the rows.
+    """
+    try:
+        recorded = read_meta(job).get("overrides")
+    except ResultsError:
+        recorded = None
+    if isinstance(recorded, list):
+        return [str(o) for o in recorded]
     path = job / ".hydra" / "overrides.yaml"
     try:
         return list(yaml.safe_load(path.read_text()) or [])
@@ -83,6 +95,60 @@ def _override_columns(overrides: list[str]) -> dict[str, str]:
     return cols
 
 
+#: meta.json fields that are sums over the jobs of a sweep.
+_SUMMED = ("seconds",)
+
+
+def collected_meta(metas: dict[str, dict[str, Any]], table: pd.DataFrame) -> dict[str, Any]:
+    """meta.json of a collected sweep: what its jobs share, sums and counts over all of them, the rest per job.
+
+    ``rows`` and ``status_counts`` are counted on the merged table;
+    ``seconds`` and the reference-cache counts are summed; ``started`` is the
+    earliest, ``finished`` the latest; floating-point warnings are merged
+    under ``job/block`` keys. A field the jobs do not share (``config``,
+    ``overrides``, ``fingerprint``, ...) is left out of the top level and
+    kept in ``per_job`` (``{field: {job: value}}``), never one job's value
+    standing for all.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"status": pd.Categorical(["ok", "ok", "nonfinite"])})
+    >>> m = collected_meta({"0": {"experiment": "e", "seconds": 1.5, "fingerprint": "a"},
+    ...                     "1": {"experiment": "e", "seconds": 2.0, "fingerprint": "b"}}, t)
+    >>> m["experiment"], m["seconds"], m["rows"], m["status_counts"], m["per_job"]["fingerprint"]
+    ('e', 3.5, 3, {'ok': 2, 'nonfinite': 1}, {'0': 'a', '1': 'b'})
+    """
+    statuses = table["status"].astype(str).value_counts().to_dict() if len(table) else {}
+    out: dict[str, Any] = {"jobs": list(metas), "rows": int(len(table)),
+                           "status_counts": {str(k): int(v) for k, v in statuses.items()}}
+    per_job: dict[str, dict[str, Any]] = {}
+    keys = list(dict.fromkeys(k for m in metas.values() for k in m))
+    for key in keys:
+        if key in out:
+            continue
+        values = {job: m.get(key) for job, m in metas.items()}
+        distinct = {repr(v) for v in values.values()}
+        if len(distinct) == 1:
+            out[key] = next(iter(values.values()))
+        elif key in _SUMMED:
+            out[key] = round(sum(float(v or 0) for v in values.values()), 3)
+        elif key in ("started", "finished"):
+            present = [v for v in values.values() if v]
+            out[key] = (min if key == "started" else max)(present) if present else None
+        elif key == "reference_cache":
+            caches = [v for v in values.values() if isinstance(v, dict)]
+            out[key] = {c: sum(int(x.get(c) or 0) for x in caches) for c in ("hits", "misses", "disk_hits")}
+            dirs = {x.get("directory") for x in caches}
+            out[key]["directory"] = dirs.pop() if len(dirs) == 1 else None
+        elif key == "floating_point_warnings":
+            out[key] = {f"{job}/{block}": w for job, v in values.items() if isinstance(v, dict)
+                        for block, w in v.items()}
+        else:
+            per_job[key] = values
+    out["per_job"] = per_job
+    return out
+
+
 def read_job(job: Path) -> tuple[str, pd.DataFrame | None, str]:
     """Status, table and a one-line reason for one job folder."""
     results = job / RESULTS_FILE
@@ -97,7 +163,10 @@ def read_job(job: Path) -> tuple[str, pd.DataFrame | None, str]:
         table = pd.read_parquet(results, engine="pyarrow")
     except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
         return "corrupt", None, f"unreadable results.parquet: {exc}"
-    rows = read_meta(job).get("rows")
+    try:
+        rows = read_meta(job).get("rows")
+    except ResultsError as exc:
+        return "corrupt", None, str(exc)
     if rows is not None and rows != len(table):
         return "corrupt", None, f"results.parquet has {len(table)} rows, meta.json says {rows}"
     return "ok", table, ""
@@ -160,10 +229,9 @@ def collect(sweep_dir: str | Path, *, out_dir: str | Path | None = None) -> tupl
     counts = {s: sum(j["status"] == s for j in manifest_jobs) for s in JOB_STATUSES}
     manifest = {"sweep_dir": str(sweep_dir), "collected": utc_now(), "rows": len(table), "jobs": manifest_jobs,
                 "counts": counts}
-    first_ok = next((j["job"] for j in manifest_jobs if j["status"] == "ok"), None)
-    meta = dict(read_meta(sweep_dir / first_ok)) if first_ok else {}
-    meta.update({"collected_from": str(sweep_dir), "rows": len(table), "jobs": [j["job"] for j in manifest_jobs
-                                                                                 if j["status"] == "ok"]})
+    ok_jobs = [j["job"] for j in manifest_jobs if j["status"] == "ok"]
+    meta = collected_meta({job: read_meta(sweep_dir / job) for job in ok_jobs}, table)
+    meta["collected_from"] = str(sweep_dir)
     write_parquet(table, out / RESULTS_FILE)
     if model_frames:
         write_parquet(pd.concat(model_frames, ignore_index=True), out / MODEL_FILE)

@@ -27,10 +27,15 @@ class ConfigError(ValueError):
         if not isinstance(allowed, str):
             allowed = "one of: " + ", ".join(str(a) for a in allowed)
         self.key, self.value, self.allowed = key, value, allowed
+        self.detail = detail
         text = f"config key '{key}' has invalid value {value!r}; allowed: {allowed}"
         if detail:
             text += f" ({detail})"
         super().__init__(text)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Rebuilt from its own arguments: a joblib or submitit worker sends it back pickled.
+        return type(self), (self.key, self.value, self.allowed, self.detail)
 
 
 class RunDirError(ValueError):

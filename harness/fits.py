@@ -232,8 +232,20 @@ def windowed_rms(h: npt.ArrayLike, err: npt.ArrayLike, *, window: float = 0.25) 
     h, err = h[keep], err[keep]
     lh = np.log10(h)
     near = np.abs(lh[:, None] - lh[None, :]) <= window + 1e-12
-    rms = np.sqrt((near * err[None, :] ** 2).sum(axis=1) / np.maximum(near.sum(axis=1), 1))
-    return h, rms
+    return h, _rms(np.where(near, err[None, :], 0.0), near.sum(axis=1))
+
+
+def _rms(values: np.ndarray, counts: np.ndarray | int) -> np.ndarray:
+    """``sqrt(sum(values**2, axis=-1) / counts)`` without overflow: errors above 1e154 square to inf.
+
+    Examples
+    --------
+    >>> round(float(_rms(np.array([3e200, 4e200]), 2) / 1e200), 12) == round(12.5 ** 0.5, 12)
+    True
+    """
+    scale = np.max(np.abs(values), axis=-1, initial=0.0)  # per row: a small row must not underflow
+    scale = np.where((scale > 0) & (scale < np.inf), scale, 1.0)
+    return scale * np.sqrt(((values / scale[..., None]) ** 2).sum(axis=-1) / np.maximum(counts, 1))
 
 
 def floor_threshold(h: npt.ArrayLike, err: npt.ArrayLike, floor_mask: npt.ArrayLike, *,
@@ -268,8 +280,10 @@ def floor_threshold(h: npt.ArrayLike, err: npt.ArrayLike, floor_mask: npt.ArrayL
     on_floor = mask[keep]
     if not on_floor.any():
         return float("nan"), float("nan")
-    level = float(np.sqrt(np.mean(err[keep][on_floor] ** 2)))
+    level = float(_rms(err[keep][on_floor], int(on_floor.sum())))
     inside = rms <= factor * level
+    if not inside.any():  # no windowed error down at the floor's level: no threshold
+        return float("nan"), level
     return float(hk[inside].max()), level
 
 

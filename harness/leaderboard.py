@@ -165,12 +165,28 @@ def _estimated(rows: pd.DataFrame) -> np.ndarray:
 
 
 def _quantile(values: np.ndarray, q: float) -> float:
-    """Linear quantile that keeps infinities (numpy interpolates inf - inf to NaN)."""
+    """Linear quantile in which any weight on an infinite value makes the result infinite.
+
+    numpy interpolates ``inf - inf`` to NaN, and clipping to the largest
+    float gives made-up numbers such as 7e307 between a finite value and a
+    failure.
+
+    Examples
+    --------
+    >>> _quantile(np.array([1e-8] * 6 + [np.inf]), 0.9), _quantile(np.array([1.0, 2.0, np.inf]), 0.5)
+    (inf, 2.0)
+    """
     if values.size == 0:
         return float("nan")
-    big = np.finfo(np.float64).max
-    out = float(np.quantile(np.minimum(values, big), q))
-    return float("inf") if out >= big / 2 else out
+    v = np.sort(values)
+    pos = q * (v.size - 1)
+    lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+    frac = pos - lo
+    if frac == 0 or v[hi] == v[lo]:
+        return float(v[lo])
+    if not np.isfinite(v[hi]):
+        return float("inf")
+    return float(v[lo] + frac * (v[hi] - v[lo]))
 
 
 def _summaries(rows: pd.DataFrame, stats: dict[str, tuple[str, Callable[[np.ndarray], float]]]) -> pd.DataFrame:

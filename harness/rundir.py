@@ -99,15 +99,24 @@ class RunDir:
                               "(hydra.run.dir=... on the command line)")
         if (self.path / RESULTS_FILE).exists():
             theirs = _stored_fingerprint(self.path)
+            if theirs is None and self._parts_fingerprint() == self.fingerprint:
+                return  # killed while writing its final files (meta.json goes last): resume from parts/
             if theirs != self.fingerprint:
                 raise RunDirError(
                     f"run folder {self.path} holds the finished results of a different sweep (fingerprint "
                     f"{(theirs or 'unknown')[:12]}, this sweep {self.fingerprint[:12]}); start fresh in another "
                     "folder (hydra.run.dir=... or out_dir=...) or delete it first")
 
+    def _parts_fingerprint(self) -> str | None:
+        stamp = self.parts / "fingerprint.txt"
+        try:
+            return stamp.read_text().strip() if stamp.is_file() else None
+        except OSError:
+            return None
+
     def completed(self) -> pd.DataFrame | None:
         """The stored table of a finished run of the same sweep, else None."""
-        if read_meta(self.path).get("fingerprint") != self.fingerprint:
+        if _stored_fingerprint(self.path) != self.fingerprint:
             return None
         try:
             return read_results(self.path)

@@ -208,9 +208,23 @@ def results_path(run_dir: str | os.PathLike[str]) -> Path:
 
 
 def read_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load ``meta.json`` of a run directory ({} if absent)."""
+    """Load ``meta.json`` of a run directory ({} if absent).
+
+    Raises
+    ------
+    ResultsError
+        Naming the file when it is not a JSON object (damaged, truncated, foreign).
+    """
     path = Path(run_dir) / META_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{path} is not readable run metadata ({type(exc).__name__}: {exc})") from None
+    if not isinstance(meta, dict):
+        raise ResultsError(f"{path} is not harness run metadata: a JSON {type(meta).__name__}, not an object")
+    return meta
 
 
 def utc_now() -> str:

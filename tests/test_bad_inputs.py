@@ -171,6 +171,16 @@ def test_report_on_a_damaged_or_foreign_table(tmp_path, content, fragment):
     assert not (tmp_path / "figures").exists() and not (tmp_path / "summary.csv").exists()
 
 
+@pytest.mark.parametrize("content, fragment", [("{bad", "not readable run metadata"),
+                                               ("[1, 2]", "a JSON list, not an object")])
+def test_report_on_a_damaged_meta_json(tmp_path, content, fragment):
+    harness.run({**BASE, "plot": {"enabled": False}}, out_dir=tmp_path)
+    (tmp_path / "meta.json").write_text(content)
+    with pytest.raises(ResultsError) as info:
+        harness.report(tmp_path)
+    assert str(tmp_path / "meta.json") in str(info.value) and fragment in str(info.value)
+
+
 @pytest.mark.parametrize("make, fragment", [
     (lambda d: None, "expected multirun.yaml"),
     (lambda d: (d / "junk.txt").write_text("x"), "expected multirun.yaml"),
@@ -205,3 +215,14 @@ def test_summary_md_of_a_large_run_is_aggregated(tmp_path):
     rows = [line for line in md.splitlines() if line.startswith("| f |")]
     assert len(rows) == 2 and f"{2 * n} curves" in md  # one row per scheme, medians over the points
     assert len(pd.read_csv(tmp_path / "summary.csv")) == 2 * n
+
+
+def test_config_error_survives_pickling():
+    """Regression: a joblib worker sends its exception back pickled; ConfigError could not be rebuilt, and the
+    pool broke (BrokenProcessPool) and took the other jobs of the multirun with it."""
+    import pickle
+
+    for err in (ConfigError("grid.num", 0, "an integer >= 2"), ConfigError("a.b", [1], ("x", "y"), "detail")):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is ConfigError and str(back) == str(err)
+        assert (back.key, back.value, back.allowed, back.detail) == (err.key, err.value, err.allowed, err.detail)

@@ -413,3 +413,38 @@ def test_schemes_without_a_model_are_refused():
     with pytest.raises(TypeError, match="no error model"):
         scheme_model(make_scheme("h", {"kind": "mixed", "base": "central"}), parse_expression("x0*x1").mpmath,
                      [1.0, 2.0])
+
+
+def test_errors_above_1e154_do_not_overflow_the_windowed_rms():
+    """Regression: a grid up to h = 1000 made exp's errors reach 1e400-ish, err**2 overflowed to inf, every windowed
+    RMS became NaN: observed h* fell to the smallest step (ratio 4e-11), or floor_threshold crashed."""
+    from harness.fits import floor_threshold, windowed_rms
+
+    h = np.logspace(-12, 3, 61)
+    err = 1e-16 / h + h**2 / 6 + np.where(h > 100, 1e200, 0.0)
+    kept, rms = windowed_rms(h, err)
+    assert np.all(np.isfinite(rms)) and kept.size == h.size
+    h_star, _ = observed_optimum(h, err)
+    assert 1e-6 < h_star < 1e-4  # (3e-16)^(1/3) = 6.7e-6 for this model
+    t, floor = floor_threshold(h, err, h < 1e-9)
+    assert np.isfinite(floor) and (np.isnan(t) or t > 0)
+    table = harness.run({"functions": {"exp": {"expression": "exp(x)", "points": [1.0]}},
+                         "schemes": {"central": None, "complex_step": None},
+                         "grid": {"kind": "logspace", "start": -16, "stop": 3, "num": 77},
+                         "plot": {"enabled": False}, "reference": {"cache_dir": None}}, out_dir=None)
+    summary = harness.summarize(table)
+    central = summary[summary["scheme"] == "central"].iloc[0]
+    assert 1e-6 < central["observed_h_star"] < 1e-4
+
+
+def test_no_h_star_ratio_against_a_model_without_an_optimum():
+    """Regression: an exact model (central4 on a cubic) predicts h* = inf, and the ratio was stored as 0."""
+    from harness.analysis import summarize_curves
+
+    curves = pd.DataFrame({"function": ["f", "f", "f"], "scheme": ["a", "b", "c"], "observed_order": 2.0,
+                           "accuracy_order": 2, "observed_h_star": 1e-5, "observed_min_error": 1e-11})
+    models = pd.DataFrame({"function": ["f", "f", "f"], "scheme": ["a", "b", "c"],
+                           "predicted_h_star": [2e-5, np.inf, 0.0], "predicted_min_error": [1e-11, 0.0, np.nan]})
+    out = summarize_curves(curves, models)
+    assert out["h_star_ratio"].tolist()[0] == 0.5 and out["h_star_ratio"].iloc[1:].isna().all()
+    assert out["min_error_ratio"].tolist()[0] == 1.0 and out["min_error_ratio"].iloc[1:].isna().all()

@@ -273,3 +273,71 @@ def test_a_multirun_over_experiments_is_one_sweep_folder(tmp_path):
     table, manifest = collect(sweep)
     assert manifest["counts"] == {"ok": 2, "failed": 0, "corrupt": 0, "incomplete": 0, "missing": 0}
     assert set(table["experiment"].astype(str)) == {"lecture", "tutorial"}
+
+
+def test_killed_while_writing_the_final_files_resumes(tmp_path, compose_cfg, monkeypatch):
+    """Regression: a kill after results.parquet but before meta.json (the fingerprint, written last) left a folder
+    that every rerun refused as 'a different sweep', though parts/ held this sweep's finished blocks."""
+    from harness import rundir
+
+    cfg = compose_cfg(*SMALL)
+    real = rundir.write_json
+
+    def killed_at_meta(obj, path):
+        if Path(path).name == "meta.json":
+            raise KeyboardInterrupt
+        return real(obj, path)
+
+    monkeypatch.setattr(rundir, "write_json", killed_at_meta)
+    with pytest.raises(KeyboardInterrupt):
+        harness.run(cfg, out_dir=tmp_path / "run")
+    assert (tmp_path / "run" / "results.parquet").is_file() and not (tmp_path / "run" / "meta.json").exists()
+    assert (tmp_path / "run" / "parts").is_dir()
+    monkeypatch.setattr(rundir, "write_json", real)
+    resumed = harness.run(cfg, out_dir=tmp_path / "run")
+    assert_tables_equal(resumed, harness.run(cfg))
+    assert (tmp_path / "run" / "meta.json").is_file() and not (tmp_path / "run" / "parts").exists()
+    # Another sweep's parts beside results without meta.json: still refused, nothing mixed.
+    (tmp_path / "run" / "meta.json").unlink()
+    with pytest.raises(RunDirError, match="different sweep"):
+        harness.run(compose_cfg(*SMALL, "grid.num=5"), out_dir=tmp_path / "run")
+
+
+def test_collect_labels_rows_by_their_own_record_and_sums_the_jobs(tmp_path, compose_cfg):
+    """Regression: collect took the overrides from .hydra/ (which Hydra rewrites before a refused rerun) and
+    copied job 0's meta.json (status counts, seconds, fingerprint) as the whole sweep's."""
+    sweep = tmp_path / "sweep"
+    for job, num in (("0", 5), ("1", 9)):
+        harness.run(compose_cfg(*SMALL, f"grid.num={num}"), out_dir=sweep / job, overrides=[f"grid.num={num}"])
+        (sweep / job / ".hydra").mkdir()
+        # what a refused rerun with the jobs the other way round leaves in .hydra/
+        (sweep / job / ".hydra" / "overrides.yaml").write_text(f"- grid.num={14 - num}\n")
+    table, manifest = collect(sweep)
+    for job, num in (("0", 5), ("1", 9)):
+        rows = table[table["job"] == job]
+        assert set(rows["override.grid.num"]) == {str(num)} and rows["h"].nunique() == num
+    meta = json.loads((sweep / "collected" / "meta.json").read_text())
+    metas = [json.loads((sweep / j / "meta.json").read_text()) for j in ("0", "1")]
+    assert meta["rows"] == len(table) and meta["status_counts"] == {
+        s: int(n) for s, n in table["status"].astype(str).value_counts().items()}
+    assert meta["seconds"] == pytest.approx(sum(m["seconds"] for m in metas), abs=2e-3)
+    assert "fingerprint" not in meta and set(meta["per_job"]["fingerprint"].values()) == {
+        m["fingerprint"] for m in metas}
+    assert meta["experiment"] == "lecture" and meta["jobs"] == ["0", "1"]
+    # a damaged meta.json makes its job corrupt, named, and the others are still collected
+    (sweep / "1" / "meta.json").write_text("{bad")
+    table, manifest = collect(sweep)
+    assert manifest["counts"]["corrupt"] == 1 and set(table["job"]) == {"0"}
+    assert "meta.json is not readable run metadata" in manifest["jobs"][1]["reason"]
+
+
+def test_a_refused_rerun_leaves_the_finished_run_as_it_was(tmp_path):
+    run_dir = tmp_path / "r"
+    cli(*SMALL, "schemes=forward", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    before = (run_dir / ".hydra" / "overrides.yaml").read_text()
+    proc = cli(*SMALL, "schemes=central", f"hydra.run.dir={run_dir}", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "different sweep" in proc.stderr
+    assert not (run_dir / "error.txt").exists()
+    assert "schemes=forward" in before and (run_dir / ".hydra" / "overrides.yaml").read_text().count(
+        "schemes=forward") == 1 and "schemes=central" not in (run_dir / ".hydra" / "overrides.yaml").read_text()
+    assert "forward" in (run_dir / ".hydra" / "config.yaml").read_text()
