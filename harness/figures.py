@@ -333,6 +333,9 @@ def draw_comparison_figure(summary: pd.DataFrame, function: str, *, derivative_o
     what = "" if int(derivative_order) == 1 else f" (derivative order {int(derivative_order)})"
     ax.set_title(f"{function}: accuracy against cost{what}", loc="left", y=1.0)  # fixed: see draw_error_figure
     ax.grid(True, which="major", color="0.9", linewidth=0.6)
+    errors = rows["min_abs_error"].to_numpy(dtype=float)
+    if errors.size and errors.min() == errors.max():  # one error level: a decade around it, not a singular axis
+        ax.set_ylim(errors[0] / 10, errors[0] * 10)
     groups = list(rows.groupby(["scheme", "dtype"], sort=False, observed=True))
     centre = {key: (float(np.median(g["n_evals"].to_numpy(dtype=float))),
                     float(np.median(np.log10(g["min_abs_error"].to_numpy(dtype=float))))) for key, g in groups}

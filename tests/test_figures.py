@@ -134,6 +134,18 @@ def test_slope_guide_labels_never_overlap(square):
             (a.get_text(), b.get_text())
 
 
+def test_comparison_of_one_error_level_spans_a_decade_each_side_without_warning():
+    import warnings
+
+    summary = pd.DataFrame({"function": "f", "derivative_order": 1, "scheme": ["a", "b"], "dtype": "float64",
+                            "n_evals": [2, 3], "min_abs_error": [1e-8, 1e-8]})
+    with matplotlib.rc_context(RC), warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "identical low and high ylims" warning reached the terminal
+        fig = draw_comparison_figure(summary, "f")
+        fig.canvas.draw()
+    np.testing.assert_allclose(fig.axes[0].get_ylim(), (1e-9, 1e-7), rtol=1e-12)
+
+
 def test_comparison_markers_sit_at_their_exact_cost_and_orders_are_apart():
     summary = pd.DataFrame({
         "function": "f", "derivative_order": [1, 1, 1, 2], "scheme": ["a", "b", "c", "d"], "dtype": "float64",
