@@ -172,10 +172,10 @@ def one_per_point(out: Any, n: int, dim: int) -> np.ndarray:
     --------
     >>> one_per_point(np.float64(2.0), 1, 1)
     array([2.])
-    >>> one_per_point(np.float64(5.0), 2, 2)
+    >>> one_per_point(np.float64(5.0), 2, 2)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: it returned one value (shape ()) for input of shape (2, 2); it must return one value per point, shape (2,): reduce over the last axis only (np.sum(X**2, axis=-1)), and a constant c as np.full(len(X), c)
+    ValueError: it returned one value (shape ()) for input of shape (2, 2); it must return one value per ...
     """
     out = np.asarray(out)
     if out.shape == (n,):

@@ -106,6 +106,16 @@ class RunDir:
                     f"run folder {self.path} holds the finished results of a different sweep (fingerprint "
                     f"{(theirs or 'unknown')[:12]}, this sweep {self.fingerprint[:12]}); start fresh in another "
                     "folder (hydra.run.dir=... or out_dir=...) or delete it first")
+        theirs = self._parts_fingerprint()
+        done = sum(p.with_name(p.name[:-len(".fp.json")] + ".parquet").is_file()
+                   for p in self.parts.glob("*.fp.json")) if self.parts.is_dir() else 0
+        if theirs is not None and theirs != self.fingerprint and done:
+            # An interrupted sweep's finished blocks are work a user may want back: never discard them unasked.
+            blocks = f"{done} finished block{'s' * (done != 1)}"
+            raise RunDirError(
+                f"run folder {self.path} holds {blocks} of a different, interrupted sweep (fingerprint "
+                f"{theirs[:12]}, this sweep {self.fingerprint[:12]}); rerun that sweep to finish it, start this one "
+                f"in another folder (hydra.run.dir=... or out_dir=...), or delete {self.parts} first")
 
     def _parts_fingerprint(self) -> str | None:
         stamp = self.parts / "fingerprint.txt"
@@ -124,7 +134,10 @@ class RunDir:
             return None
 
     def prepare_parts(self) -> None:
-        """Parts folder for this sweep; parts of a different sweep and stale temporaries are discarded."""
+        """Parts folder for this sweep; stale temporaries, and parts of another sweep without a finished block, go.
+
+        (:meth:`check` has refused a folder with another sweep's finished blocks.)
+        """
         stamp = self.parts / "fingerprint.txt"
         if self.parts.exists() and (not stamp.is_file() or stamp.read_text().strip() != self.fingerprint):
             shutil.rmtree(self.parts)

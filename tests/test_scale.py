@@ -341,3 +341,27 @@ def test_a_refused_rerun_leaves_the_finished_run_as_it_was(tmp_path):
     assert "schemes=forward" in before and (run_dir / ".hydra" / "overrides.yaml").read_text().count(
         "schemes=forward") == 1 and "schemes=central" not in (run_dir / ".hydra" / "overrides.yaml").read_text()
     assert "forward" in (run_dir / ".hydra" / "config.yaml").read_text()
+
+
+def test_another_sweeps_unfinished_blocks_are_not_discarded(tmp_path, compose_cfg, monkeypatch):
+    """Regression: a different sweep run into a folder holding an interrupted sweep's parts/ deleted them."""
+    from harness import sweep as sweep_module
+
+    cfg = compose_cfg(*SMALL)
+    real, calls = sweep_module.sweep_block, []
+
+    def interrupted_after_one(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "sweep_block", interrupted_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        harness.run(cfg, out_dir=tmp_path)
+    monkeypatch.setattr(sweep_module, "sweep_block", real)
+    parts = sorted(p.name for p in (tmp_path / "parts").iterdir())
+    with pytest.raises(RunDirError, match=r"1 finished block of a different, interrupted sweep.*delete .*parts"):
+        harness.run(compose_cfg(*SMALL, "grid.num=5"), out_dir=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == parts
+    assert_tables_equal(harness.run(cfg, out_dir=tmp_path), harness.run(cfg))  # the first sweep resumes
