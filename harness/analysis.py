@@ -39,7 +39,8 @@ def summarize_curves(curves: pd.DataFrame, models: pd.DataFrame | None = None) -
     """The summary from an analysed curve table (``curves.parquet``) and the models.
 
     Adds ``order_ratio`` (observed / theoretical order) and, with models,
-    ``h_star_ratio`` (observed / predicted h*) and ``min_error_ratio``.
+    ``h_star_ratio`` (observed / predicted h*; NaN where the model has no
+    optimum or the estimates near the observed h* are exact) and ``min_error_ratio``.
     """
     out = curves.copy()
     out["order_ratio"] = out["observed_order"] / out["accuracy_order"]
@@ -48,7 +49,10 @@ def summarize_curves(curves: pd.DataFrame, models: pd.DataFrame | None = None) -
         cols = [c for c in models.columns if c not in out.columns or c in on]
         text = {c: str for c in ("function", "scheme", "dtype", "step_scale", "job") if c in on}
         out = out.astype(text).merge(models[cols].astype(text), on=on, how="left")
-        out["h_star_ratio"] = _ratio(out["observed_h_star"], out["predicted_h_star"])
+        # Estimates that came out exact (windowed error 0: the samples' rounding errors cancelled) have no
+        # trade-off optimum to compare with the model.
+        exact = out["observed_min_error"] == 0
+        out["h_star_ratio"] = _ratio(out["observed_h_star"].mask(exact), out["predicted_h_star"])
         out["min_error_ratio"] = _ratio(out["observed_min_error"], out["predicted_min_error"])
     return out
 

@@ -273,6 +273,12 @@ def test_complex_step_floor():
     assert h[labels == "round-off"].max() <= model.h_star * 10
     assert h[labels == "truncation"].min() >= model.h_star / 10
     assert abs(fit_order(curve["h"], curve["abs_error"]).slope - 2) <= ORDER_TOL
+    # The summary reports the floor's end as h* (a threshold, not the argmin of a flat floor), and it is the
+    # model's h* within the factor 3 the experiments hold the model to.
+    summary = harness.summarize(table)
+    row = summary[summary["scheme"] == "cs"].iloc[0]
+    assert row["optimum_kind"] == "threshold" and row["h_star"] == row["observed_h_star"]
+    assert 1 / 3 <= row["observed_h_star"] / model.h_star <= 3, (row["observed_h_star"], model.h_star)
 
 
 @pytest.mark.parametrize("terms", [1, 2])
@@ -448,3 +454,16 @@ def test_no_h_star_ratio_against_a_model_without_an_optimum():
     out = summarize_curves(curves, models)
     assert out["h_star_ratio"].tolist()[0] == 0.5 and out["h_star_ratio"].iloc[1:].isna().all()
     assert out["min_error_ratio"].tolist()[0] == 1.0 and out["min_error_ratio"].iloc[1:].isna().all()
+
+
+def test_no_h_star_ratio_where_the_estimates_came_out_exact():
+    """The lecture cubic at (1, 1, 1): the forward differences of the x1 partial are exact at the smallest steps
+    (windowed error 0 there), so that observed h* is no trade-off optimum; a ratio of 1e-8 read as a model failure."""
+    from harness.analysis import summarize_curves
+
+    curves = pd.DataFrame({"function": "f", "scheme": ["a", "b"], "observed_order": 1.0, "accuracy_order": 1,
+                           "observed_h_star": [1.8e-16, 1e-8], "observed_min_error": [0.0, 1e-9]})
+    models = pd.DataFrame({"function": "f", "scheme": ["a", "b"], "predicted_h_star": [1.4e-8, 2e-8],
+                           "predicted_min_error": [1e-8, 1e-9]})
+    out = summarize_curves(curves, models)
+    assert np.isnan(out["h_star_ratio"].iloc[0]) and out["h_star_ratio"].iloc[1] == 0.5
