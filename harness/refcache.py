@@ -33,7 +33,8 @@ __all__ = ["ALGORITHM_VERSION", "ReferenceCache", "multi_index", "reference_tabl
 
 
 #: Bump when the reference algorithm changes, so on-disk caches are not reused across versions.
-ALGORITHM_VERSION = "3"  # 2: digits capped at dps, never inf; 3: Arb references (method), model derivatives
+ALGORITHM_VERSION = "4"  # 2: digits capped at dps, never inf; 3: Arb references (method), model derivatives;
+# 4: tiny derivatives resolved, not zeroed; one-sided checks at a precision that sees cancelling kinks
 
 
 class ReferenceCache:

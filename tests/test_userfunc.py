@@ -314,3 +314,35 @@ def test_joblib_multirun_imports_the_callable_in_its_workers(tmp_path):
     assert len(table) == 5 and set(table["reference_method"].astype(str)) == {"analytic"}
     meta = json.loads((sweep / "0" / "meta.json").read_text())
     assert meta["user_functions"]["wave"]["evaluations"]["float64"] > 5
+
+
+@pytest.mark.parametrize("fn, point, orders", [
+    (lambda X: np.abs(X[:, 0]), [0.0], [1]),                       # central differences give 0
+    (lambda X: np.maximum(X[:, 0], 0), [0.0], [1]),                # ... 1/2
+    (lambda X: np.where(X[:, 0] > 0, X[:, 0] ** 2, 0), [0.0], [2]),  # ... f'' = 1 between 0 and 2
+    (lambda X: np.abs(X[:, 0]) ** 3, [0.0], [3]),                  # ... f''' = 0 between -6 and 6
+    (lambda X: np.abs(X[:, 0] * X[:, 1]), [0.0, 0.0], [1, 1]),      # a mixed partial across a kink
+    (lambda X: 1 / (X[:, 0] - 1.001), [1.0], [1]),                 # the tableau's first steps cross the pole
+])
+def test_estimates_at_kinks_are_flagged_not_ok(fn, point, orders):
+    """Regression: Ridders' tableau is central, so a kink got a confident wrong 'ok' reference (|x|' = 0)."""
+    from harness.ridders import estimate_reference
+
+    with np.errstate(all="ignore"):
+        ref, spent = estimate_reference(fn, point, orders, min_digits=20)
+    assert ref.status == "disagree" and "one-sided differences do not converge" in ref.message and spent > 0
+
+
+@pytest.mark.parametrize("fn, point, orders, truth", [
+    (lambda X: np.sin(50 * X[:, 0]), [100.0], [1], 50 * math.cos(5000.0)),
+    (lambda X: np.exp(100 * X[:, 0]), [0.3], [2], 1e4 * math.exp(30.0)),
+    (lambda X: 1 / (X[:, 0] - 1.01), [1.0], [1], -1e4),
+    (lambda X: np.tanh(20 * X[:, 0]), [0.1], [3], float(mpmath.diff(lambda v: mpmath.tanh(20 * v), 0.1, 3))),
+    (lambda X: np.sqrt(X[:, 0]), [1e-8], [1], 5000.0),
+    (lambda X: X[:, 0] ** 5, [0.7], [5], 120.0),
+])
+def test_smooth_estimates_pass_the_one_sided_check(fn, point, orders, truth):
+    from harness.ridders import estimate_reference
+
+    ref, _ = estimate_reference(fn, point, orders, min_digits=20)
+    assert ref.status == "ok" and abs(ref.hi - truth) <= 10 ** (2 - ref.digits) * abs(truth), (ref, truth)
