@@ -146,6 +146,10 @@ step-dependent (singular) result. Going to 2x or 4x the precision would cost
 far more (working precision grows like ``(N + 2) q``) and check nothing more.
 """
 
+SKEW_BITS = 64
+"""For a mixed partial, two more central estimates whose steps are 2**64 apart between coordinates (one
+ordering and the reverse): each approximates one order of differentiation, which differ where f is not C^2."""
+
 _PROBE_BITS = 10
 """Scale probes sit at ``x +- L * 2**-10``: inside the point's binade, so they
 never cross zero, yet far enough to see the size of ``f`` when ``f(x) == 0``."""
@@ -341,9 +345,13 @@ class _Problem:
         loss = sum(self.orders[i] * (step_bits + abs(e)) for i, e in zip(self.active, self.mags))
         return 2 * target + loss + 20 + sum(self.orders)
 
-    def stencil(self, step_bits: int, work: int, direction: int) -> mpmath.mpf:
-        """Central (direction 0) or one-sided (+1/-1) difference, exact nodes."""
-        hexp = [min(e, 0) - step_bits for e in self.mags]
+    def stencil(self, step_bits: int, work: int, direction: int, skew: Sequence[int] = ()) -> mpmath.mpf:
+        """Central (direction 0) or one-sided (+1/-1) difference, exact nodes.
+
+        ``skew``: extra bits per active coordinate, its step ``2**-skew`` times smaller than the others'.
+        """
+        skew = tuple(skew) or (0,) * len(self.mags)
+        hexp = [min(e, 0) - step_bits - k for e, k in zip(self.mags, skew)]
         with mpmath.workprec(work):
             total = mpmath.mpf(0)
             base: mpmath.mpf | None = None  # f(x) at this stencil's precision, only when needed (see below)
@@ -375,9 +383,14 @@ class _Problem:
                 result = -result
             return result
 
-    def rule_stencil(self, step_bits: int, work: int, rules: Sequence[Sequence[tuple[int, Fraction]]]) -> mpmath.mpf:
-        """``sum prod_i w_i f(x + o_i h_i) / prod_i h_i**n_i``, one rule of (offset, weight) per active coordinate."""
-        hexp = [min(e, 0) - step_bits for e in self.mags]
+    def rule_stencil(self, step_bits: int, work: int, rules: Sequence[Sequence[tuple[int, Fraction]]],
+                     skew: Sequence[int] = ()) -> mpmath.mpf:
+        """``sum prod_i w_i f(x + o_i h_i) / prod_i h_i**n_i``, one rule of (offset, weight) per active coordinate.
+
+        ``skew`` as in :meth:`stencil`.
+        """
+        skew = tuple(skew) or (0,) * len(self.mags)
+        hexp = [min(e, 0) - step_bits - k for e, k in zip(self.mags, skew)]
         with mpmath.workprec(work):
             total = mpmath.mpf(0)
             for combo in product(*rules):
@@ -578,24 +591,38 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
 
     q_hi = p + _EXTRA_BITS
     dps_hi = int(q_hi / math.log2(10))
-    plans = [
-        (f"central@{dps}", p + central_bits, work_c, 0),
-        (f"central@{dps_hi}", q_hi + central_bits, prob.work_prec(q_hi, q_hi + central_bits), 0),
+    plans: list[tuple[str, int, int, int, tuple[int, ...]]] = [
+        (f"central@{dps}", p + central_bits, work_c, 0, ()),
+        (f"central@{dps_hi}", q_hi + central_bits, prob.work_prec(q_hi, q_hi + central_bits), 0, ()),
         # One-sided stencils get side_bits more: an f whose evaluation cancels quadratically in the step
         # (arccos(cos(x)) at 0: cos(h) = 1 - h**2/2 rounds to 1, so f(h) came out 0 instead of h) shows its
         # kink instead of a flat side that agrees with the central estimates.
-        ("right", side_bits, prob.work_prec(p, side_bits) + side_bits, 1),
-        ("left", side_bits, prob.work_prec(p, side_bits) + side_bits, -1),
+        ("right", side_bits, prob.work_prec(p, side_bits) + side_bits, 1, ()),
+        ("left", side_bits, prob.work_prec(p, side_bits) + side_bits, -1, ()),
     ]
+    if len(active) > 1:
+        # A mixed partial of a function that is not C^2 depends on the order of differentiation
+        # (x y (x^2 - y^2) / (x^2 + y^2) at 0: f_xy = -1, f_yx = +1), and equal steps in every coordinate
+        # average the orders to 0. Steps 2**SKEW_BITS apart, one way and the other, take each order.
+        # Each at the two steps of the central estimates: only a step-independent (converged) value that
+        # differs from the central one is an order of differentiation; a smooth f's skewed residue of
+        # O(h^2) (exactly 0 unskewed by symmetry) shrinks with the step.
+        work_hi = plans[1][2]
+        for name, ramp in (("skewed", range(len(active))), ("skewed back", range(len(active) - 1, -1, -1))):
+            skew = tuple(SKEW_BITS * r for r in ramp)
+            extra = sum(orders[i] * k for i, k in zip(active, skew))
+            plans.append((name, p + central_bits, work_c + extra, 0, skew))
+            plans.append((f"{name}@{dps_hi}", q_hi + central_bits, work_hi + extra, 0, skew))
     results: dict[str, mpmath.mpf] = {}
     failures: list[tuple[str, _Failed]] = []
-    for name, step_bits, work, direction in plans:
+    for name, step_bits, work, direction, skew in plans:
         try:
             if singular is None:
-                results[name] = prob.stencil(step_bits, work, direction)
+                results[name] = prob.stencil(step_bits, work, direction, skew)
             else:
                 rules = [_punctured_rule(orders[i], direction) for i in active]
-                results[name] = prob.rule_stencil(step_bits, work + _SINGULAR_EXTRA * step_bits, rules)
+                results[name] = prob.rule_stencil(step_bits, work + _SINGULAR_EXTRA * (step_bits + max(skew, default=0)),
+                                                  rules, skew)
         except _Failed as fail:
             failures.append((name, fail))
     if failures:
@@ -613,7 +640,7 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
                 parts.insert(0, f"one-sided: f is real only {other} of the point (an end of its real domain)")
         return _unreliable(status, "; ".join(parts))
 
-    c0, chi, right, left = (results[name] for name, *_ in plans)
+    c0, chi, right, left = (results[name] for name, *_ in plans[:4])
     if prob.f0 != 0 and prob.fdev > abs(prob.f0):
         # f changes by more than its own size within a step of l * 2**-(p + ...): no difference
         # quotient resolves it (x**1e300 at 1 reaches 10**(10**242) there); flag, never snap to 0.
@@ -630,6 +657,16 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
         "right": _agreement(right, chi, zero_scale, cap),
         "left": _agreement(left, chi, zero_scale, cap),
     }
+    order_dependent = [
+        name for name, *_ in plans[4::2]
+        if _agreement(results[name], results[f"{name}@{dps_hi}"], mpmath.mpf(0), cap) >= min_digits
+        and _agreement(results[f"{name}@{dps_hi}"], chi, zero_scale, cap) < min_digits]
+    if order_dependent:
+        what = ", ".join(f"{name} {_fmt(results[name])}" for name in order_dependent)
+        why = (f"the mixed partial depends on the order of differentiation (steps 2**{SKEW_BITS} apart between "
+               f"coordinates: {what}; equal steps {_fmt(chi)}): f is not C^2 here")
+        return _unreliable(singular.status if singular is not None else "disagree",
+                           (f"at the point: {singular.text}; " if singular is not None else "") + why)
     digits = min(pair_digits.values())
     if digits < min_digits:
         lr = _agreement(left, right, zero_scale, cap)

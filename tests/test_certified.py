@@ -504,3 +504,20 @@ def test_overflow_at_the_point_is_nonfinite_at_once(text, x):
     r = certified_reference(parse_expression(text), [x], [1])
     assert r.status == "nonfinite" and "overflows" in r.message
     assert time.perf_counter() - t0 < 5  # a hang guard, not a benchmark: it took 20 s to forever before
+
+
+def test_mixed_partial_that_depends_on_the_order_is_flagged():
+    """x y (x^2 - y^2) / (x^2 + y^2) at 0: f_xy = -1, f_yx = +1 (the textbook function that is not C^2). Equal
+    steps in x and y average the two to 0, which was reported as 'ok' with 50 digits."""
+    text = "x0*x1*(x0**2-x1**2)/(x0**2+x1**2)"
+    r = certified_reference(parse_expression(text), [0.0, 0.0], [1, 1])
+    assert not r.reliable and "order of differentiation" in r.message, r
+    # Away from 0 it is smooth, and symmetric smooth look-alikes keep their exact 0 (skewed residues of O(h^2)
+    # are not an order of differentiation).
+    x, y = 0.3, 0.2
+    truth = (x**6 + 9 * x**4 * y**2 - 9 * x**2 * y**4 - y**6) / (x**2 + y**2) ** 3
+    away = certified_reference(parse_expression(text), [x, y], [1, 1])
+    assert away.status == "ok" and away.hi == pytest.approx(truth, rel=1e-14)
+    for smooth in ("x0*x1*(x0**2-x1**2)/(x0**2+x1**2+1)", "x0**3*x1**2/(x0**2+x1**2)", "sin(x0*x1)/(x0*x1)"):
+        r = reference_derivative(real_mpmath(parse_expression(smooth)), [0.0, 0.0], [1, 1])
+        assert r.status == "ok" and r.hi == 0.0, (smooth, r)
