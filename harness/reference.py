@@ -591,14 +591,15 @@ def _reference(f: Callable[..., Any], xs: list[mpmath.mpf], orders: tuple[int, .
 
     q_hi = p + _EXTRA_BITS
     dps_hi = int(q_hi / math.log2(10))
+    work_side = prob.work_prec(p, side_bits)
     plans: list[tuple[str, int, int, int, tuple[int, ...]]] = [
         (f"central@{dps}", p + central_bits, work_c, 0, ()),
         (f"central@{dps_hi}", q_hi + central_bits, prob.work_prec(q_hi, q_hi + central_bits), 0, ()),
-        # One-sided stencils get side_bits more: an f whose evaluation cancels quadratically in the step
-        # (arccos(cos(x)) at 0: cos(h) = 1 - h**2/2 rounds to 1, so f(h) came out 0 instead of h) shows its
-        # kink instead of a flat side that agrees with the central estimates.
-        ("right", side_bits, prob.work_prec(p, side_bits) + side_bits, 1, ()),
-        ("left", side_bits, prob.work_prec(p, side_bits) + side_bits, -1, ()),
+        # One-sided stencils get at least 2 side_bits + p bits: an f whose evaluation cancels quadratically in
+        # the step (arccos(cos(x)) at 0: cos(h) = 1 - h**2/2 rounds to 1, so f(h) came out 0 instead of h)
+        # then shows its kink instead of a flat side that agrees with the central estimates.
+        ("right", side_bits, max(work_side, 2 * side_bits + p), 1, ()),
+        ("left", side_bits, max(work_side, 2 * side_bits + p), -1, ()),
     ]
     if len(active) > 1:
         # A mixed partial of a function that is not C^2 depends on the order of differentiation
