@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from .figure_names import FIGURE_KEY, comparison_figure_name, error_figure_name, figure_stems, table_functions
 from .figures import draw_comparison_figure, draw_error_figure
+from .settings import PlotSettings
 from .plot_style import RC, Style, save_figure, scheme_styles, table_schemes
 from .curves import analyse_table
 from .progress import in_multirun
@@ -73,7 +74,7 @@ def figure_cells(summary: pd.DataFrame, max_figures: int) -> pd.DataFrame:
     return cells.iloc[:max_figures].astype({"function": str})
 
 
-def plan_figures(table: pd.DataFrame, *, max_figures: int = 60, models: pd.DataFrame | None = None,
+def plan_figures(table: pd.DataFrame, *, max_figures: int = PlotSettings.max_figures, models: pd.DataFrame | None = None,
                  summary: pd.DataFrame | None = None) -> list[FigureJob]:
     """Every figure of a results table: error figures (at most ``max_figures``), then comparisons.
 
@@ -171,7 +172,7 @@ def _draw_given(jobs: list[FigureJob], fig_dir: Path, formats: Sequence[str], dp
 
 
 def draw_figures(jobs: list[FigureJob], fig_dir: str | Path, *, formats: Sequence[str] = ("svg", "png"),
-                 dpi: int = 120, workers: int = 0) -> list[Path]:
+                 dpi: int = PlotSettings.dpi, workers: int = 0) -> list[Path]:
     """Draw every job into ``fig_dir``; in worker processes when :func:`figure_workers` says so.
 
     Returns the files written, in job order.
@@ -212,8 +213,8 @@ def write_figures(
     out_dir: str | Path,
     *,
     formats: Sequence[str] = ("svg", "png"),
-    max_figures: int = 60,
-    dpi: int = 120,
+    max_figures: int = PlotSettings.max_figures,
+    dpi: int = PlotSettings.dpi,
     models: pd.DataFrame | None = None,
     summary: pd.DataFrame | None = None,
     workers: int = 0,

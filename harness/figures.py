@@ -23,6 +23,7 @@ from .curves import analyse_table
 from .fits import SlopeFit
 from .model import ErrorModel, model_from_row
 from .noise_figures import draw_noise_floor
+from .settings import PlotSettings
 from .plot_style import (DTYPE_FILL, DTYPE_STYLE, Style, _decade_ticks, _fmt, _log_axes, _style, scheme_styles,
                          spaced_ticks, superscript, subscript, table_schemes)
 
@@ -31,7 +32,7 @@ def _subscript(comp: int, dim: int) -> str:
     return "x" if dim == 1 else f"x{subscript(comp)}"
 
 
-def draw_error_figure(cell: pd.DataFrame, *, dpi: int = 120, models: pd.DataFrame | None = None,
+def draw_error_figure(cell: pd.DataFrame, *, dpi: int = PlotSettings.dpi, models: pd.DataFrame | None = None,
                       analysis: pd.DataFrame | None = None, styles: Mapping[str, Style] | None = None) -> Figure:
     """Draw one error-vs-h figure from the rows of one (function, point, component).
 
@@ -294,7 +295,7 @@ def _shade_regimes(ax: Any, h: np.ndarray, regimes: np.ndarray) -> bool:
     return done
 
 
-def draw_comparison_figure(summary: pd.DataFrame, function: str, *, derivative_order: int = 1, dpi: int = 120,
+def draw_comparison_figure(summary: pd.DataFrame, function: str, *, derivative_order: int = 1, dpi: int = PlotSettings.dpi,
                            styles: Mapping[str, Style] | None = None) -> Figure:
     """Minimal error against function evaluations per derivative, one marker per scheme and number type.
 

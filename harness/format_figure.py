@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .figure_jobs import FigureJob, draw_job
+from .settings import PlotSettings
 from .plot_style import MARKERS, PALETTE, _log_axes
 from .store import FIGURES_DIR
 
@@ -32,7 +33,7 @@ PANELS = (("observed_h_star", "predicted_h_star", "optimal step h* (median over 
           ("observed_min_rel_error", "predicted_min_rel_error", "minimal relative error (median)"))
 
 
-def draw_format_figure(table: pd.DataFrame, *, dpi: int = 120) -> Figure:
+def draw_format_figure(table: pd.DataFrame, *, dpi: int = PlotSettings.dpi) -> Figure:
     """h* and minimal error against the unit round-off, one colour per scheme.
 
     Parameters
@@ -93,7 +94,7 @@ def format_job(table: pd.DataFrame) -> FigureJob | None:
 
 
 def write_format_figure(table: pd.DataFrame, out_dir: str | Path, *, formats: Sequence[str] = ("svg", "png"),
-                        dpi: int = 120) -> list[Path]:
+                        dpi: int = PlotSettings.dpi) -> list[Path]:
     """Save :func:`draw_format_figure` as ``figures/formats.<fmt>`` of a run; returns the files written."""
     job = format_job(table)
     return [] if job is None else draw_job(job, Path(out_dir) / FIGURES_DIR, formats, dpi)

@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .figure_jobs import FigureJob, draw_job
+from .settings import PlotSettings
 from .plot_style import MARKERS, PALETTE, Style, _decade_ticks, _log_axes, _style, spaced_ticks
 from .leaderboard import ALL_PROBLEMS
 from .store import FIGURES_DIR
@@ -26,7 +27,7 @@ __all__ = ["draw_leaderboard_figure", "leaderboard_job", "write_leaderboard_figu
 LEADERBOARD_FIGURE = "leaderboard"
 
 
-def draw_leaderboard_figure(board: pd.DataFrame, *, dpi: int = 120, title: str = "",
+def draw_leaderboard_figure(board: pd.DataFrame, *, dpi: int = PlotSettings.dpi, title: str = "",
                             styles: Mapping[str, Style] | None = None) -> Figure:
     """Median relative error (marker) and 90th percentile (end of the bar) against mean evaluations.
 
@@ -88,7 +89,7 @@ def leaderboard_job(board: pd.DataFrame, *, title: str = "", styles: Mapping[str
 
 
 def write_leaderboard_figure(board: pd.DataFrame, out_dir: str | Path, *, formats: Sequence[str] = ("svg", "png"),
-                             dpi: int = 120, title: str = "") -> list[Path]:
+                             dpi: int = PlotSettings.dpi, title: str = "") -> list[Path]:
     """Save the figure as ``out_dir/figures/leaderboard.<fmt>``; nothing for fewer than two methods (no comparison)."""
     job = leaderboard_job(board, title=title)
     return [] if job is None else draw_job(job, Path(out_dir) / FIGURES_DIR, formats, dpi)
