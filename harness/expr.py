@@ -283,6 +283,10 @@ class _Compiler:
                 # numpy would compute with inf while mpmath keeps the exact value: two different functions
                 raise self.error(f"literal {self.fragment(node)} overflows float64 (largest is about 1.8e308)", node)
             text = literal_text(node, self.src)
+            if type(v) is float and v == 0 and any(c in "123456789" for c in text.lower().split("e")[0]):
+                # 1e-400: 0 for numpy, 1e-400 for mpmath: again two different functions
+                raise self.error(f"literal {self.fragment(node)} underflows float64 to 0 (smallest is about "
+                                 f"4.9e-324)", node)
             return _np_constant(text), _mp_constant(lambda: mpmath.mpf(text))
         if isinstance(node, ast.Name):
             return self.name_node(node)

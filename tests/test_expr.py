@@ -421,3 +421,17 @@ def test_valid_trees_agree_between_numpy_and_mpmath(case):
 def test_literals_that_overflow_float64_are_refused(text):
     with pytest.raises(ExpressionError, match="overflows float64"):
         parse_expression(text, name="big")
+
+
+@pytest.mark.parametrize("text", ["1e-400*x", "x + 0.5e-330", "x * 2.5E-999"])
+def test_literals_that_underflow_float64_to_zero_are_refused(text):
+    """numpy computes with 0 where mpmath keeps the exact value: 1e-400*x*1e300*1e300 had reference 1e200 (ok)
+    against an f that numpy evaluates to 0 everywhere."""
+    with pytest.raises(ExpressionError, match="underflows float64"):
+        parse_expression(text, name="tiny")
+
+
+@pytest.mark.parametrize("text, value", [("0.0*x + x", 2.0), ("x + 0e5", 2.0), ("x * 1e-310", 2e-310),
+                                         ("x + 00.000", 2.0)])
+def test_zero_and_subnormal_literals_are_kept(text, value):
+    assert parse_expression(text).numpy(np.array([2.0]))[0] == value
