@@ -101,6 +101,7 @@ def label_regimes(
     follow: float = 1.5,
     transition: float = 3.0,
     fit: SlopeFit | None = None,
+    noisy: bool = False,
 ) -> np.ndarray:
     """Tag every step of one error curve with the regime it is in.
 
@@ -128,8 +129,11 @@ def label_regimes(
        floor of a few ulps.
     6. ``'floor'``: round-off steps where the estimate has collapsed:
        ``estimate == 0`` with a non-zero reference (``f(x + o h) == f(x)`` in
-       floating point) or a relative error >= 1/2. There the error no longer
-       depends on h.
+       floating point) or, for a curve without declared noise, a relative
+       error >= 1/2 (there the estimate is a few ulps over h). There the
+       error no longer depends on h. A noisy f's round-off regime keeps
+       its relative errors far above 1/2 and its slope of ``-m``: with
+       ``noisy`` only ``estimate == 0`` is a floor.
 
     Without a truncation law (no plateau of at least 3 points with slope
     >= 0.5, e.g. a stencil exact for f) every valid step is ``'round-off'``
@@ -147,6 +151,8 @@ def label_regimes(
     fit : SlopeFit, optional
         The curve's truncation fit (:func:`~harness.fits.truncation_fit` of
         its ok rows), when the caller already has it; computed otherwise.
+    noisy : bool
+        The function carries declared noise (see step 6).
 
     Returns
     -------
@@ -186,7 +192,7 @@ def label_regimes(
     sub[cut_t:] = "truncation"
     ref, est = reference[idx], estimate[idx]
     with np.errstate(invalid="ignore"):
-        collapsed = np.isfinite(ref) & (((est == 0) & (ref != 0)) | (ev >= 0.5 * np.abs(ref)))
+        collapsed = np.isfinite(ref) & (((est == 0) & (ref != 0)) | ((not noisy) & (ev >= 0.5 * np.abs(ref))))
     sub[(sub == "round-off") & collapsed] = "floor"
     labels[idx] = sub
     return labels
@@ -194,7 +200,7 @@ def label_regimes(
 
 
 def analyse_curve(h: np.ndarray, h_used: np.ndarray, err: np.ndarray, status: np.ndarray, estimate: np.ndarray,
-                  reference: np.ndarray, *, adaptive: bool, has_optimum: bool = True
+                  reference: np.ndarray, *, adaptive: bool, has_optimum: bool = True, noisy: bool = False
                   ) -> tuple[np.ndarray, dict[str, Any]]:
     """Regime labels and the per-curve figures of one curve (rows in ascending h).
 
@@ -215,8 +221,8 @@ def analyse_curve(h: np.ndarray, h_used: np.ndarray, err: np.ndarray, status: np
     else:
         hh, ee = h[ok], err[ok]
         trunc = truncation_fit(hh, ee)
-        labels = label_regimes(h, err, status, estimate, reference, fit=trunc).astype(object)
-        rnd = roundoff_fit(hh, ee, ref)
+        labels = label_regimes(h, err, status, estimate, reference, fit=trunc, noisy=noisy).astype(object)
+        rnd = roundoff_fit(hh, ee, ref, noisy=noisy)
         h_star, e_star = optimum(hh, ee)
         if has_optimum:
             kind, (h_obs, e_obs) = "minimum", observed_optimum(hh, ee)
@@ -269,13 +275,15 @@ def analyse_table(table: pd.DataFrame, has_optimum: Callable[[str], bool] | None
                                                     "n_evals")}
     status = table["status"].astype(str).to_numpy()[order]
     kinds = table["scheme_kind"].astype(str).to_numpy()[order]
+    noise = (table["noise_level"].to_numpy(dtype=float)[order] if "noise_level" in table.columns
+             else np.zeros(len(table)))
     stats = []
     for a, b in zip(starts, stops):
         sl = slice(a, b)
         ok = status[sl] == "ok"
         lab, stat = analyse_curve(col["h"][sl], col["h_used"][sl], col["abs_error"][sl], status[sl],
                                   col["estimate"][sl], col["reference"][sl], adaptive=bool(col["adaptive"][sl].all()),
-                                  has_optimum=has_optimum(kinds[a]))
+                                  has_optimum=has_optimum(kinds[a]), noisy=bool(noise[a] > 0))
         labels[order[sl]] = lab
         evals = col["n_evals"][sl][ok]
         stat["adaptive"] = bool(col["adaptive"][sl].all())

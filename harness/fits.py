@@ -150,19 +150,22 @@ def truncation_fit(h: np.ndarray, err: np.ndarray, *, tol: float = 0.25, min_poi
     return _fit(lh[i : j + 2], le[i : j + 2])
 
 
-def roundoff_fit(h: np.ndarray, err: np.ndarray, reference: float, *, min_points: int = 3) -> SlopeFit:
+def roundoff_fit(h: np.ndarray, err: np.ndarray, reference: float, *, min_points: int = 3,
+                 noisy: bool = False) -> SlopeFit:
     """Slope of the round-off regime, left of the optimum.
 
     Uses steps at least a decade below the observed optimum, leaving out the
     floor where the estimate has collapsed (relative error >= 1/2, e.g. when
-    ``f(x + h) == f(x)`` and the estimate is 0).
+    ``f(x + h) == f(x)`` and the estimate is 0). With ``noisy`` (declared
+    noise) large relative errors are the round-off regime itself, so only
+    the decade rule applies.
     """
     h, err = _valid(h, err)
     if h.size < min_points:
         return SlopeFit.none()
     h_star = h[int(np.argmin(err))]
     scale = abs(reference) if np.isfinite(reference) and reference != 0 else 1.0
-    keep = (h <= h_star / 10) & (err < 0.5 * scale)
+    keep = (h <= h_star / 10) & (noisy | (err < 0.5 * scale))
     if keep.sum() < min_points:
         return SlopeFit.none()
     return _fit(np.log10(h[keep]), np.log10(err[keep]))

@@ -391,3 +391,20 @@ def test_noise_experiment_composes_and_noise_is_in_the_fingerprint(compose_cfg):
     for change in ({"level": 1e-7}, {"level": 1e-8, "seed": 1}, {"level": 1e-8, "distribution": "normal"}, None):
         prints.add(spec_fingerprint(build_spec({**cfg, "functions": {"f": {**cfg["functions"]["f"], "noise": change}}})))
     assert len(prints) == 5
+
+
+@pytest.mark.parametrize("level", [1e-8, 1e-4])
+def test_noisy_round_off_keeps_its_slope_and_is_not_a_floor(level):
+    """Regression: with noise the whole round-off regime has relative errors above 1/2, and it was labelled
+    'floor' (an estimate that collapsed): roundoff_slope came out NaN or fitted on 3 points (-2.4 for m = 1)."""
+    table = harness.run({"functions": {"e": {"expression": "exp(x)", "points": [1.0], "noise": {"level": level}}},
+                         "schemes": {"forward": None, "central": None,
+                                     "second": {"kind": "stencil", "direction": "central", "derivative": 2}},
+                         "grid": {"kind": "logspace", "start": -14, "stop": 0, "num": 57},
+                         "plot": {"enabled": False}, "reference": {"cache_dir": None}})
+    assert (table["regime"] == "floor").sum() <= 2  # only estimates that are exactly 0
+    summary = harness.summarize(table).set_index("scheme")
+    for scheme, m in (("forward", 1), ("central", 1), ("second", 2)):
+        row = summary.loc[scheme]
+        assert abs(row["roundoff_slope"] + m) < 0.2, (scheme, row["roundoff_slope"])
+        assert row["roundoff_h_min"] < 1e-12  # fitted over the whole round-off regime, not its last points
