@@ -622,17 +622,23 @@ def model_rows(
                 derivs = [abs(derivs[0]) + abs(floats[j] * derivs[1]), *derivs[1:]]
             h_scale = max(1.0, abs(floats[j])) if step_scale == "relative" else 1.0
             estimated = float(estimated_noise[p]) if estimated_noise is not None else math.nan
-            source, noise, magnitude = curve_noise(
-                function.noise, settings.noise, f_value, abs(float(derivs[0])),
-                function_noise(DTYPES[dtype_name], eps_factor=settings.eps_factor), estimated)
+            rounding = function_noise(DTYPES[dtype_name], eps_factor=settings.eps_factor)
+            source, noise, magnitude = curve_noise(function.noise, settings.noise, f_value, abs(float(derivs[0])),
+                                                   rounding, estimated)
+            # A scheme that reads only Im f never sees an absolute (real) noise: rounding alone, unless
+            # model.noise sets a level outright.
+            absolute = function.noise is not None and function.noise.kind == "absolute" and (
+                settings.noise is None or settings.noise == "estimate")
+            blind = curve_noise(None, None, f_value, abs(float(derivs[0])), rounding) if absolute else None
             derivs = [magnitude, *derivs[1:]]
             for s in modelled:
-                m = s.model(derivs.__getitem__, DTYPES[dtype_name], eps_factor=settings.eps_factor, noise=noise)
+                s_source, s_noise = (blind[0], blind[1]) if blind and not s.sees_absolute_noise else (source, noise)
+                m = s.model(derivs.__getitem__, DTYPES[dtype_name], eps_factor=settings.eps_factor, noise=s_noise)
                 rows.append({
                     "function": function.name, "point_index": point_offset + p, "component": j, "component2": -1,
                     "derivative_order": s.derivative, "scheme": s.name, "dtype": dtype_name,
                     "step_scale": s.conventions(step, step_scale)[1], **model_fields(m), "h_scale": h_scale,
                     "predicted_h_star": m.h_star / h_scale, "predicted_min_error": m.min_error,
-                    "noise_source": source,
+                    "noise_source": s_source,
                 })
     return pd.DataFrame(rows)

@@ -408,3 +408,20 @@ def test_noisy_round_off_keeps_its_slope_and_is_not_a_floor(level):
         row = summary.loc[scheme]
         assert abs(row["roundoff_slope"] + m) < 0.2, (scheme, row["roundoff_slope"])
         assert row["roundoff_h_min"] < 1e-12  # fitted over the whole round-off regime, not its last points
+
+
+def test_complex_step_model_ignores_absolute_noise_it_cannot_see(tmp_path):
+    """Absolute noise moves Re f only, so the complex step's floor stays at the rounding of f; its model used the
+    declared level (predicted floor 2e-7 against a measured 1e-16, h* ratio 3e-5). Relative noise it does see."""
+    functions = {"abs": {"expression": "exp(x)", "points": [0.5], "noise": {"kind": "absolute", "level": 1e-7}},
+                 "rel": {"expression": "exp(x)", "points": [0.5], "noise": {"kind": "relative", "level": 1e-7}}}
+    harness.run({"functions": functions, "schemes": {"forward": None, "complex_step": None},
+                 "grid": {"kind": "logspace", "start": -16, "stop": 0, "num": 65}, "plot": {"enabled": False},
+                 "reference": {"cache_dir": None}}, out_dir=tmp_path)
+    models = pd.read_parquet(tmp_path / "model.parquet").set_index(["function", "scheme"])
+    summary = pd.read_parquet(tmp_path / "summary.parquet").set_index(["function", "scheme"])
+    assert models.loc[("abs", "complex_step"), "noise_source"] == "rounding"
+    assert models.loc[("abs", "forward"), "noise_source"] == "declared"
+    assert models.loc[("rel", "complex_step"), "noise_source"] == "declared"
+    for key in (("abs", "complex_step"), ("abs", "forward"), ("rel", "complex_step"), ("rel", "forward")):
+        assert 1 / 3 <= summary.loc[key, "h_star_ratio"] <= 3, (key, summary.loc[key, "h_star_ratio"])

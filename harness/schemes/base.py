@@ -48,6 +48,10 @@ class Scheme(ABC):
         False when the error has no minimum in h but a floor (the complex
         step): the summary then reports the step below which the error stays
         within 2x of its floor instead of an argmin.
+    sees_absolute_noise : bool
+        Whether an absolute noise on f (added to its real part) reaches the
+        estimate. The complex step reads only ``Im f``: its error model then
+        keeps the rounding alone.
     requires : frozenset of str
         Capabilities of the function the scheme needs, e.g. ``'complex_input'``
         (the complex step). A function that lacks one says why in its
@@ -60,6 +64,7 @@ class Scheme(ABC):
     adaptive: ClassVar[bool] = False
     own_steps: ClassVar[bool] = False
     has_optimum: ClassVar[bool] = True
+    sees_absolute_noise: ClassVar[bool] = True
     requires: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod

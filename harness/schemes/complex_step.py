@@ -26,6 +26,7 @@ class ComplexStepScheme(Scheme):
     name: str
     kind: ClassVar[str] = "complex_step"
     has_optimum: ClassVar[bool] = False
+    sees_absolute_noise: ClassVar[bool] = False  # the noise moves Re f only
     requires: ClassVar[frozenset[str]] = frozenset({"complex_input"})
     derivative: int = 1
     accuracy: int = 2
