@@ -221,10 +221,12 @@ def estimate_noise(sample: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np
         raise ValueError(f"m must be at least 3, got {m}")
     dtype = x.dtype
     n = x.size
-    spacing = (np.maximum(np.abs(x), dtype.type(1)) * dtype.type(h)).astype(dtype)
-    offsets = (np.arange(m + 1) - m // 2).astype(dtype)
+    # The spacing lives in float64; only the offsets handed to f are rounded to the working type (in
+    # float8_e4m3fn 1e-4 itself rounds to 0, and 100 to 96).
+    spacing = np.maximum(np.abs(x.astype(np.float64)), 1.0) * float(h)
+    offsets = (np.arange(m + 1) - m // 2).astype(np.float64)
     out = NoiseEstimate(noise=np.full(n, np.nan), status=np.full(n, "h_too_large", dtype=object),
-                        h=spacing.astype(np.float64), samples=np.zeros(n, dtype=np.int64),
+                        h=spacing.copy(), samples=np.zeros(n, dtype=np.int64),
                         attempts=np.zeros(n, dtype=np.int64), order=np.zeros(n, dtype=np.int64))
     active = np.ones(n, dtype=bool)
     previous = np.full(n, "", dtype=object)
@@ -232,7 +234,7 @@ def estimate_noise(sample: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        t = offsets[:, None] * spacing[idx][None, :]
+        t = (offsets[:, None] * spacing[idx][None, :]).astype(dtype)
         table = ecnoise(np.asarray(sample(idx, t)))
         out.samples[idx] += m + 1
         out.attempts[idx] += 1
@@ -243,8 +245,8 @@ def estimate_noise(sample: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np
         # Retry only in the direction the failure points to, and never back (that would cycle).
         small = (table.status == "h_too_small") & (previous[idx] != "h_too_large")
         large = (table.status == "h_too_large") & (previous[idx] != "h_too_small")
-        spacing[idx[small]] *= dtype.type(ECNOISE_FACTOR)
-        spacing[idx[large]] /= dtype.type(ECNOISE_FACTOR)
+        spacing[idx[small]] *= ECNOISE_FACTOR
+        spacing[idx[large]] /= ECNOISE_FACTOR
         previous[idx] = table.status
         active[idx[~(small | large)]] = False
     out.status = out.status.astype(str)

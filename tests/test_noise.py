@@ -425,3 +425,23 @@ def test_complex_step_model_ignores_absolute_noise_it_cannot_see(tmp_path):
     assert models.loc[("rel", "complex_step"), "noise_source"] == "declared"
     for key in (("abs", "complex_step"), ("abs", "forward"), ("rel", "complex_step"), ("rel", "forward")):
         assert 1 / 3 <= summary.loc[key, "h_star_ratio"] <= 3, (key, summary.loc[key, "h_star_ratio"])
+
+
+def test_ecnoise_spacing_is_not_rounded_to_the_working_type():
+    """Regression: in float8_e4m3fn the spacing 1e-4 itself rounded to 0 (every table h_too_small at h = 0) and the
+    retry factor 100 to 96; the spacing now lives in float64 and only the sample offsets are rounded."""
+    from harness.number_types import DTYPES
+
+    dtype = np.dtype(DTYPES["float8_e4m3fn"])
+    x = np.array([1.0]).astype(dtype)
+    seen = []
+
+    def sample(lanes, t):
+        seen.append(np.asarray(t, dtype=np.float64).copy())
+        return np.exp((x[lanes][None, :] + t).astype(np.float64)).astype(dtype)
+
+    est = estimate_noise(sample, x)
+    assert est.attempts[0] == 3 and list(est.h) == [1.0]  # 1e-4 -> 1e-2 -> 1 (float64 spacings)
+    k = max(ECNOISE_M // 2, ECNOISE_M - ECNOISE_M // 2)  # the largest offset of the table, in spacings
+    assert [float(np.abs(t).max()) for t in seen] == [float(np.array(k * s).astype(dtype).astype(np.float64))
+                                                      for s in (1e-4, 1e-2, 1.0)]
