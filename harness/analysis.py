@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .markdown import markdown_table
 from .curves import analyse_table, cell_keys
 
 __all__ = ["SUMMARY_MD_COLUMNS", "format_value", "gradient_error", "summarize", "summarize_curves", "summary_markdown"]
@@ -116,9 +117,7 @@ def summary_markdown(summary: pd.DataFrame, *, title: str = "", max_rows: int = 
                 f"summary.csv and summary.parquet). {intro}")
     cols = list(table.columns)
     lines = [f"# Summary: {title}" if title else "# Summary", "", lead, "",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in table.itertuples(index=False):
-        lines.append("| " + " | ".join(format_value(v) for v in row) + " |")
+             *markdown_table(cols, table.itertuples(index=False), format_value)]
     return "\n".join(lines) + "\n"
 
 

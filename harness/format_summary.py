@@ -50,6 +50,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .markdown import markdown_table
 from .model import unit_roundoff
 from .number_types import types_by_precision
 from .settings import DTYPES
@@ -239,8 +240,7 @@ def format_markdown(table: pd.DataFrame, *, title: str = "") -> str:
              "the curves whose model_note is ok (`with_ratio`; `within_band`: ratio in [1/3, 3]); observed and "
              "predicted h* and minimal relative errors over every curve that has them. `notes` counts the curves "
              "without a ratio and why (harness.format_summary).", "",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
+             *markdown_table(cols, table.itertuples(index=False), fmt)]
     return "\n".join(lines) + "\n"
 
 

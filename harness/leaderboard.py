@@ -55,6 +55,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .markdown import markdown_table
 from .curves import cell_keys
 from .store import atomic_path, write_parquet
 
@@ -262,9 +263,7 @@ def _fmt(v: object) -> str:
 
 def _md_table(frame: pd.DataFrame, columns: list[str]) -> list[str]:
     cols = [c for c in columns if c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame[cols].itertuples(index=False)]
-    return lines
+    return markdown_table(cols, frame[cols].itertuples(index=False), _fmt)
 
 
 BOARD_COLUMNS = ["method", "kind", "dtype", "n", "median_rel_error", "p90_rel_error", "failure_rate", "mean_evals"]

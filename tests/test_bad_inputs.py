@@ -226,3 +226,20 @@ def test_config_error_survives_pickling():
         back = pickle.loads(pickle.dumps(err))
         assert type(back) is ConfigError and str(back) == str(err)
         assert (back.key, back.value, back.allowed, back.detail) == (err.key, err.value, err.allowed, err.detail)
+
+
+def test_a_pipe_in_a_name_keeps_the_markdown_tables_aligned(tmp_path):
+    """Regression: a function named 'a|b' added a cell to its row of summary.md, shifting every column after it."""
+    import re
+
+    harness.run({"functions": {"a|b": {"expression": "exp(x)", "points": [1.0]}},
+                 "schemes": {"forward": None, "sw": {"kind": "selector", "rule": "stepleman_winarsky"}},
+                 "grid": {"kind": "logspace", "start": -10, "stop": -1, "num": 10}, "plot": {"enabled": False}},
+                out_dir=tmp_path)
+    for name in ("summary.md", "leaderboard.md"):
+        text = (tmp_path / name).read_text()
+        assert name != "summary.md" or "| a\\|b |" in text
+        tables = [t.splitlines() for t in re.findall(r"(?:^\|.*\n?)+", text, re.M)]
+        assert tables, name
+        for table in tables:  # every line of a table has as many unescaped separators as its header
+            assert len({len(re.findall(r"(?<!\\)\|", ln)) for ln in table}) == 1, (name, table[:3])
