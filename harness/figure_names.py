@@ -22,17 +22,20 @@ FIGURE_KEY = ["function", "point_index", "component", "component2", "derivative_
 def figure_stems(functions: Iterable[str]) -> dict[str, str]:
     """A file-name stem per function name: readable, safe on every file system, unique in the run.
 
-    Characters outside ``[A-Za-z0-9.-]`` become ``_`` (runs of them one
+    Characters outside ``[A-Za-z0-9-]`` become ``_`` (runs of them one
     ``_``, so a stem never holds the ``__`` that separates the parts of a
-    figure name). Names whose stems would coincide (also ignoring case, for
+    figure name; no ``.``, which file-name code reads as a suffix:
+    ``model.a`` and ``model.b`` both ended as ``model.svg``). Names whose stems would coincide (also ignoring case, for
     case-insensitive file systems) get a short stable suffix from their
     name's hash, except the first of them that is its own stem.
 
     >>> figure_stems(["exp", "a/b", "a_b", "A_B"])
     {'exp': 'exp', 'a/b': 'a_b-c14cdd', 'a_b': 'a_b', 'A_B': 'A_B-6c1908'}
+    >>> figure_stems(["model.a", "model.b", ".."])
+    {'model.a': 'model_a', 'model.b': 'model_b', '..': 'f'}
     """
     names = list(dict.fromkeys(map(str, functions)))
-    safe = {n: re.sub(r"[^A-Za-z0-9.-]+", "_", n).strip("_") or "f" for n in names}
+    safe = {n: re.sub(r"[^A-Za-z0-9-]+", "_", n).strip("_") or "f" for n in names}
     clashes: dict[str, list[str]] = {}
     for n in names:
         clashes.setdefault(safe[n].casefold(), []).append(n)

@@ -169,7 +169,7 @@ def save_figure(fig: Figure, stem: Path, formats: Iterable[str]) -> list[Path]:
     """Save a figure atomically in each format with deterministic metadata."""
     paths = []
     for fmt in formats:
-        path = stem.with_suffix(f".{fmt}")
+        path = stem.with_name(f"{stem.name}.{fmt}")  # a stem may hold a dot: no with_suffix
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, metadata=SAVE_METADATA.get(fmt))
         paths.append(path)

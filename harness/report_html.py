@@ -404,8 +404,8 @@ def figure_sections(run_dir: Path, rows: RowDigest, summary: pd.DataFrame
         return [], {}, 0
     files, comparisons = figure_files(run_dir, summary)
     # Only the cells whose figure was drawn are laid out (a large run draws plot.max_figures of thousands).
-    drawn = {key for key, path in files.items() if path.with_suffix(".svg").is_file()
-             or path.with_suffix(".png").is_file()}
+    drawn = {key for key, path in files.items() if path.with_name(path.name + ".svg").is_file()
+             or path.with_name(path.name + ".png").is_file()}
     undrawn = len(files) - len(drawn)
     functions = list(dict.fromkeys(summary["function"].astype(str)))
     order = {f: i for i, f in enumerate(functions)}

@@ -57,7 +57,7 @@ def figure_markup(stem: Path, prefix: str, alt: str) -> str | None:
     str or None
         None when neither file exists (the figure was not drawn).
     """
-    svg, png = stem.with_suffix(".svg"), stem.with_suffix(".png")
+    svg, png = stem.with_name(stem.name + ".svg"), stem.with_name(stem.name + ".png")
     if svg.is_file():
         return inline_svg(svg.read_text(encoding="utf-8"), prefix)
     if png.is_file():

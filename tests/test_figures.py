@@ -66,6 +66,21 @@ def test_functions_whose_names_clash_get_their_own_files(tmp_path):
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == files
 
 
+def test_dotted_function_names_keep_their_own_figures(tmp_path):
+    """Regression: 'model.a' and 'model.b' kept the dot in their stems, with_suffix cut at it, and all their
+    figures overwrote one 'model.svg'; report.html showed that one file under every cell."""
+    cfg = {"functions": {"model.a": {"expression": "x*x", "points": [1.0, 2.0]},
+                         "model.b": {"expression": "x*x*x", "points": [1.0]}},
+           "schemes": {"central": None}, "grid": {"kind": "list", "values": [1e-3, 1e-2]},
+           "plot": {"formats": ["svg"]}}
+    harness.run(cfg, out_dir=tmp_path)
+    files = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    assert files == ["compare__model_a.svg", "compare__model_b.svg", "model_a__p0__d0.svg", "model_a__p1__d0.svg",
+                     "model_b__p0__d0.svg"], files
+    html = (tmp_path / "report.html").read_text()
+    assert html.count('<figure class="plot"') == 3
+
+
 def test_exact_zero_errors_are_marked_on_the_axis_floor(square):
     cell = _cell(square, "central")
     zeros = np.sort(cell.loc[(cell["status"] == "ok") & (cell["abs_error"] == 0), "h"].to_numpy())
