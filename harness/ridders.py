@@ -326,9 +326,13 @@ def one_sided_gap(fn: Vectorized, point: Sequence[Any], orders: Sequence[int], c
                 X[:, :, c] += off[None, :, k] * steps[:, None, k]
             spent += X.shape[0] * X.shape[1]
             try:
-                values = np.asarray(fn(X.reshape(-1, x.size))).astype(dtype).reshape(len(GAP_STEPS), -1)
+                raw = np.asarray(fn(X.reshape(-1, x.size)))
             except Exception:  # noqa: BLE001 - a side f cannot be evaluated on says nothing about a kink
                 continue
+            # The rounding of what f returned (float64 from a longdouble call), as ridders() takes it.
+            returned = raw.dtype if is_real_float(raw.dtype) and raw.dtype.itemsize < dtype.itemsize else dtype
+            u = max(u, float(finfo(returned).eps) / 2)
+            values = raw.astype(dtype).reshape(len(GAP_STEPS), -1)
             denom = np.prod(steps ** np.array(orders)[active][None, :].astype(dtype), axis=1)
             quotients = (values * weights[None, :]).sum(axis=1) / denom
             rounding = 100 * u * np.abs(values).max(axis=1) * float(np.abs(weights).sum()) / np.abs(denom)

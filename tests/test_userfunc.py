@@ -346,3 +346,17 @@ def test_smooth_estimates_pass_the_one_sided_check(fn, point, orders, truth):
 
     ref, _ = estimate_reference(fn, point, orders, min_digits=20)
     assert ref.status == "ok" and abs(ref.hi - truth) <= 10 ** (2 - ref.digits) * abs(truth), (ref, truth)
+
+
+@pytest.mark.parametrize("fn, point, orders, truth", [
+    (lambda X: 0.1 * np.asarray(X[:, 0], dtype=float) + 2.0, [1.0], [1], 0.1),
+    (lambda X: 3 * np.asarray(X[:, 0], dtype=float), [0.0], [1], 3.0),
+    (lambda X: 0.7 * np.asarray(X[:, 0], dtype=float) ** 2, [0.3], [2], 1.4),
+    (lambda X: 0.3 * np.asarray(X[:, 0] * X[:, 1], dtype=float), [0.5, 2.0], [1, 1], 0.3),
+])
+def test_float64_polynomials_are_not_taken_for_kinks(fn, point, orders, truth):
+    """Regression: the kink check bounded the rounding by longdouble's u while f returned float64."""
+    from harness.ridders import estimate_reference
+
+    ref, _ = estimate_reference(fn, point, orders, min_digits=20)
+    assert ref.status == "ok" and abs(ref.hi - truth) <= 1e-8 * abs(truth), ref
