@@ -345,13 +345,17 @@ class _Problem:
         loss = sum(self.orders[i] * (step_bits + abs(e)) for i, e in zip(self.active, self.mags))
         return 2 * target + loss + 20 + sum(self.orders)
 
+    def step_exponents(self, step_bits: int, skew: Sequence[int] = ()) -> list[int]:
+        """``log2 h_i`` per active coordinate: ``l_i 2**-step_bits``, ``skew[i]`` bits smaller still."""
+        skew = tuple(skew) or (0,) * len(self.mags)
+        return [min(e, 0) - step_bits - k for e, k in zip(self.mags, skew)]
+
     def stencil(self, step_bits: int, work: int, direction: int, skew: Sequence[int] = ()) -> mpmath.mpf:
         """Central (direction 0) or one-sided (+1/-1) difference, exact nodes.
 
         ``skew``: extra bits per active coordinate, its step ``2**-skew`` times smaller than the others'.
         """
-        skew = tuple(skew) or (0,) * len(self.mags)
-        hexp = [min(e, 0) - step_bits - k for e, k in zip(self.mags, skew)]
+        hexp = self.step_exponents(step_bits, skew)
         with mpmath.workprec(work):
             total = mpmath.mpf(0)
             base: mpmath.mpf | None = None  # f(x) at this stencil's precision, only when needed (see below)
@@ -389,8 +393,7 @@ class _Problem:
 
         ``skew`` as in :meth:`stencil`.
         """
-        skew = tuple(skew) or (0,) * len(self.mags)
-        hexp = [min(e, 0) - step_bits - k for e, k in zip(self.mags, skew)]
+        hexp = self.step_exponents(step_bits, skew)
         with mpmath.workprec(work):
             total = mpmath.mpf(0)
             for combo in product(*rules):

@@ -127,6 +127,28 @@ def _scale(x: Any) -> float:
     return math.ldexp(1.0, min(int(np.frexp(np.longdouble(x))[1]), 0))
 
 
+def _as_point(point: Sequence[Any], dtype: np.dtype) -> np.ndarray:
+    """The point's coordinates in ``dtype`` (numpy scalars kept as they are, then cast)."""
+    return np.array([dtype.type(v) if not isinstance(v, np.generic) else v for v in point]).astype(dtype)
+
+
+def _stencil_points(x: np.ndarray, active: Sequence[int], offsets: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """``x + o h`` for every step level and offset tuple: shape ``(levels, len(offsets), dim)``.
+
+    ``offsets`` has shape ``(Q, A)`` and ``steps`` ``(levels, A)``, one column per active coordinate.
+    """
+    X = np.broadcast_to(x, (steps.shape[0], offsets.shape[0], x.size)).copy()
+    for k, c in enumerate(active):
+        X[:, :, c] += offsets[None, :, k] * steps[:, None, k]
+    return X
+
+
+def _effective_type(returned: np.dtype, dtype: np.dtype) -> np.dtype:
+    """The type whose rounding bounds f's values: what f returned when narrower than the working type."""
+    returned = returned if is_real_float(returned) else dtype
+    return returned if returned.itemsize < dtype.itemsize else dtype
+
+
 def _tensor_stencil(orders: Sequence[int], direction: str = "central", accuracy: int = 2
                     ) -> tuple[list[int], np.ndarray, list[tuple[int, ...]]]:
     """Active coordinates, weights and offset tuples of the product of one kind of stencil per coordinate."""
@@ -169,7 +191,7 @@ def ridders(fn: Vectorized, point: Sequence[Any], orders: Sequence[int], *,
     (True, True)
     """
     dtype = np.dtype(dtype)
-    x = np.array([dtype.type(v) if not isinstance(v, np.generic) else v for v in point]).astype(dtype)
+    x = _as_point(point, dtype)
     dim = x.size
     active, weights, offsets = _tensor_stencil(orders)
     scales = np.array([_scale(x[c]) for c in active])
@@ -179,16 +201,14 @@ def ridders(fn: Vectorized, point: Sequence[Any], orders: Sequence[int], *,
         for k, c in enumerate(active):
             steps[:, k] = (x[c] + (scales[k] * hs).astype(dtype)) - x[c]
         off = np.array(offsets, dtype=dtype)  # (Q, A)
-        X = np.broadcast_to(x, (NTAB, len(offsets), dim)).copy()
-        for k, c in enumerate(active):
-            X[:, :, c] += off[None, :, k] * steps[:, None, k]
+        X = _stencil_points(x, active, off, steps)
         n_eval = NTAB * len(offsets)
         try:
             values = np.asarray(fn(X.reshape(n_eval, dim)))
         except Exception as exc:  # noqa: BLE001 - a failing user function becomes a status
             return RiddersResult(np.longdouble(np.nan), math.inf, 0.0, "error",
                                  f"the function raised {type(exc).__name__}: {exc}", n_eval)
-        returned = values.dtype if is_real_float(values.dtype) else dtype
+        effective = _effective_type(values.dtype, dtype)
         values = values.astype(dtype).reshape(NTAB, len(offsets))
         denom = np.prod(steps ** np.array(orders)[active][None, :].astype(dtype), axis=1)
         quotients = (values * weights[None, :]).sum(axis=1) / denom
@@ -200,7 +220,6 @@ def ridders(fn: Vectorized, point: Sequence[Any], orders: Sequence[int], *,
                              f"the function is not finite at the extrapolation's steps around the point "
                              f"(finite at {NTAB - first} of {NTAB} steps)", n_eval)
     # The precision of what f returned bounds the digits (a float64 result in longdouble arithmetic: 15.95).
-    effective = returned if returned.itemsize < dtype.itemsize else dtype
     cap = (finfo(effective).nmant + 1) * math.log10(2)
     u = float(finfo(effective).eps) / 2
     size = np.abs(values).max(axis=1)
@@ -311,8 +330,7 @@ def one_sided_gap(fn: Vectorized, point: Sequence[Any], orders: Sequence[int], c
     ('', 8)
     """
     dtype = np.dtype(dtype)
-    x = np.array([dtype.type(v) if not isinstance(v, np.generic) else v for v in point]).astype(dtype)
-    u = float(finfo(dtype).eps) / 2
+    x = _as_point(point, dtype)
     spent = 0
     for direction in ("forward", "backward"):
         active, weights, offsets = _tensor_stencil(orders, direction, 1)
@@ -321,17 +339,13 @@ def one_sided_gap(fn: Vectorized, point: Sequence[Any], orders: Sequence[int], c
         with np.errstate(all="ignore"):
             steps = np.array([[(x[c] + dtype.type(s * frac)) - x[c] for s, c in zip(scales, active)]
                               for frac in GAP_STEPS], dtype=dtype)  # (2, A)
-            X = np.broadcast_to(x, (len(GAP_STEPS), len(offsets), x.size)).copy()
-            for k, c in enumerate(active):
-                X[:, :, c] += off[None, :, k] * steps[:, None, k]
+            X = _stencil_points(x, active, off, steps)
             spent += X.shape[0] * X.shape[1]
             try:
                 raw = np.asarray(fn(X.reshape(-1, x.size)))
             except Exception:  # noqa: BLE001 - a side f cannot be evaluated on says nothing about a kink
                 continue
-            # The rounding of what f returned (float64 from a longdouble call), as ridders() takes it.
-            returned = raw.dtype if is_real_float(raw.dtype) and raw.dtype.itemsize < dtype.itemsize else dtype
-            u = max(u, float(finfo(returned).eps) / 2)
+            u = float(finfo(_effective_type(raw.dtype, dtype)).eps) / 2  # as ridders() takes it
             values = raw.astype(dtype).reshape(len(GAP_STEPS), -1)
             denom = np.prod(steps ** np.array(orders)[active][None, :].astype(dtype), axis=1)
             quotients = (values * weights[None, :]).sum(axis=1) / denom
